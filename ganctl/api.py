@@ -1,0 +1,296 @@
+"""The public plugin API of ganctl: everything a plugin may import, and nothing else.
+
+A plugin is a module (found through the ``ganctl`` entry-point group) that implements one or
+more hooks from :mod:`ganctl.hookspecs`. Each hook receives a ``register(name, factory)``
+callback::
+
+    from ganctl import api
+
+    class Shapes(api.ArrayDataset):
+        \"\"\"Random white squares on black: a toy dataset.\"\"\"
+
+        class Params(api.Params):
+            count: int = api.Field(1000, ge=1, description="How many images.")
+
+        def __init__(self, params: Params) -> None:
+            images = ...  # uint8 [N, H, W, C]
+            super().__init__(images, raw_range=(0, 255))
+
+    @api.hookimpl
+    def register_datasets(register):
+        register("shapes", Shapes)
+
+The factory contract is the same for every kind of component:
+
+* ``factory.Params`` is a subclass of :class:`Params` (a pydantic model that forbids unknown
+  keys). It validates the plugin's section of a recipe, e.g. ``data: {plugin: shapes, count: 5}``
+  is validated as ``Shapes.Params(count=5)``, and it is what ``ganctl recipe schema`` publishes.
+* ``factory(params)`` builds the component. A dataset factory returns a :class:`Dataset`.
+* The factory's docstring (first line) is its description in ``ganctl plugins``.
+
+Versioning: :data:`API_VERSION` is ``MAJOR.MINOR``. The minor number grows when something is
+added (a hook, a keyword, a helper); the major number changes only when something a plugin may
+rely on is removed or changed. Hooks only ever grow new arguments, and pluggy lets an
+implementation accept fewer arguments than the spec, so plugins written for an older minor
+version keep working.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import pluggy
+from pydantic import BaseModel, ConfigDict, Field
+
+from ganctl.errors import ConfigError, DataError, GanctlError
+
+__all__ = [
+    "API_VERSION",
+    "KINDS",
+    "ArrayDataset",
+    "Batch",
+    "ConfigError",
+    "DataError",
+    "DataSpec",
+    "Dataset",
+    "Field",
+    "GanctlError",
+    "Params",
+    "Register",
+    "hookimpl",
+]
+
+API_VERSION = "1.0"
+"""Version of this module's contract: ``MAJOR.MINOR`` (see the module docstring)."""
+
+KINDS = ("models", "datasets", "metrics", "exporters")
+"""The kinds of component a plugin can register, one hook each (``register_<kind>``)."""
+
+hookimpl = pluggy.HookimplMarker("ganctl")
+"""Decorator marking a function as the implementation of a ganctl hook."""
+
+Register = Callable[[str, Any], None]
+"""The callback each ``register_*`` hook receives: ``register(name, factory)``."""
+
+
+class Params(BaseModel):
+    """Base class of every plugin's parameter schema.
+
+    Unknown keys are errors (so typos are caught), values are validated and coerced by
+    pydantic, and instances are immutable. Give each field a default and a ``description``:
+    descriptions end up in ``ganctl recipe schema`` and in editors.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Datasets
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a model needs to know about the data it is trained on.
+
+    Images are always delivered as float32 arrays in NHWC layout with values in
+    ``value_range`` (``[-1, 1]``), whatever the storage format was.
+    """
+
+    height: int
+    width: int
+    channels: int
+    num_classes: int = 0
+    """Number of classes (labels are ``0 .. num_classes-1``); 0 for unlabelled data."""
+    class_names: tuple[str, ...] = ()
+    value_range: tuple[float, float] = (-1.0, 1.0)
+    layout: str = "NHWC"
+
+    def __post_init__(self) -> None:
+        if min(self.height, self.width, self.channels) < 1:
+            raise ValueError(f"DataSpec dimensions must be positive, got {self.shape}")
+        if self.class_names and len(self.class_names) != self.num_classes:
+            raise ValueError(
+                f"DataSpec has {self.num_classes} classes but {len(self.class_names)} class names"
+            )
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """One image's shape, ``(height, width, channels)``."""
+        return (self.height, self.width, self.channels)
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the data carries class labels."""
+        return self.num_classes > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "shape": list(self.shape),
+            "channels": self.channels,
+            "num_classes": self.num_classes,
+            "class_names": list(self.class_names),
+            "value_range": list(self.value_range),
+            "layout": self.layout,
+        }
+
+
+class Batch(NamedTuple):
+    """One batch: ``images`` float32 ``[B, H, W, C]`` in ``[-1, 1]``; ``labels`` int64 ``[B]`` or None."""
+
+    images: np.ndarray
+    labels: np.ndarray | None
+
+
+class Dataset(ABC):
+    """A finite, randomly accessible set of images (and optionally labels).
+
+    Subclasses set :attr:`spec` and implement :meth:`__len__` and :meth:`take`; shuffling and
+    batching are done here, deterministically for a seed and epoch, one batch at a time (the
+    whole set is never copied per epoch).
+    """
+
+    spec: DataSpec
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """Number of examples."""
+
+    @abstractmethod
+    def take(self, indices: np.ndarray) -> Batch:
+        """The examples at ``indices`` (int64 array), scaled to ``spec.value_range``."""
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        """All labels (int64 ``[N]``), or None for unlabelled data. Override when cheap."""
+        if not self.spec.conditional:
+            return None
+        return self.take(np.arange(len(self), dtype=np.int64)).labels
+
+    def steps_per_epoch(self, batch_size: int, *, drop_remainder: bool = True) -> int:
+        """How many batches :meth:`batches` yields for ``batch_size``."""
+        self._check_batch_size(batch_size)
+        n = len(self)
+        return n // batch_size if drop_remainder else math.ceil(n / batch_size)
+
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        seed: int,
+        epoch: int = 0,
+        shuffle: bool = True,
+        drop_remainder: bool = True,
+    ) -> Iterator[Batch]:
+        """Yield the batches of one epoch.
+
+        The order depends only on ``(seed, epoch)``: the same pair always gives the same
+        batches, and each epoch of a run gets a fresh permutation.
+        """
+        steps = self.steps_per_epoch(batch_size, drop_remainder=drop_remainder)
+        n = len(self)
+        if shuffle:
+            order = np.random.default_rng([seed, epoch]).permutation(n)
+        else:
+            order = np.arange(n)
+        for step in range(steps):
+            yield self.take(order[step * batch_size : (step + 1) * batch_size])
+
+    def _check_batch_size(self, batch_size: int) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"batch size must be at least 1, got {batch_size}.")
+        if batch_size > len(self):
+            raise ConfigError(
+                f"batch size {batch_size} is larger than the dataset ({len(self)} examples): "
+                f"set train.batch_size to at most {len(self)}."
+            )
+
+
+class ArrayDataset(Dataset):
+    """A dataset held in memory as arrays in their storage dtype (usually uint8).
+
+    Images are kept as given and scaled to ``[-1, 1]`` batch by batch, so 60,000 28x28 uint8
+    images take 47 MB, not the 188 MB of a float32 copy.
+
+    Args:
+        images: ``[N, H, W]`` or ``[N, H, W, C]`` array of any real dtype.
+        labels: ``[N]`` array of non-negative integers, or None.
+        raw_range: the ``(low, high)`` values that map to ``-1`` and ``+1``; e.g. ``(0, 255)``
+            for 8-bit images. Values outside are clipped.
+        num_classes: number of classes; defaults to ``max(labels) + 1``.
+        class_names: optional names, one per class.
+    """
+
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray | None = None,
+        *,
+        raw_range: tuple[float, float] = (0.0, 255.0),
+        num_classes: int | None = None,
+        class_names: Sequence[str] = (),
+    ) -> None:
+        images = np.asarray(images)
+        if images.ndim == 3:
+            images = images[..., np.newaxis]
+        if images.ndim != 4:
+            raise DataError(
+                f"images must have shape [N, H, W] or [N, H, W, C], got {list(images.shape)}."
+            )
+        if images.shape[0] == 0:
+            raise DataError("the dataset holds no images.")
+        if not (np.issubdtype(images.dtype, np.integer) or np.issubdtype(images.dtype, np.floating)):
+            raise DataError(f"images must be numbers, got dtype {images.dtype}.")
+        low, high = float(raw_range[0]), float(raw_range[1])
+        if not high > low:
+            raise DataError(f"raw_range must be (low, high) with high > low, got {raw_range}.")
+        if labels is not None:
+            labels = np.asarray(labels)
+            if labels.shape != (images.shape[0],):
+                raise DataError(
+                    f"labels must have shape [{images.shape[0]}] (one per image), "
+                    f"got {list(labels.shape)}."
+                )
+            if labels.size and not np.issubdtype(labels.dtype, np.integer):
+                if not np.all(np.equal(np.mod(labels, 1), 0)):
+                    raise DataError(f"labels must be whole numbers, got dtype {labels.dtype}.")
+            labels = labels.astype(np.int64)
+            if labels.min() < 0:
+                raise DataError(f"labels must be >= 0, found {int(labels.min())}.")
+            found = int(labels.max()) + 1
+            if num_classes is None:
+                num_classes = found
+            elif found > num_classes:
+                raise DataError(f"labels go up to {found - 1} but num_classes is {num_classes}.")
+        else:
+            num_classes = 0
+        self._images = images
+        self._labels = labels
+        self._offset = low
+        self._scale = 2.0 / (high - low)
+        self.spec = DataSpec(
+            height=int(images.shape[1]),
+            width=int(images.shape[2]),
+            channels=int(images.shape[3]),
+            num_classes=int(num_classes),
+            class_names=tuple(class_names),
+        )
+
+    def __len__(self) -> int:
+        return int(self._images.shape[0])
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        return self._labels
+
+    def take(self, indices: np.ndarray) -> Batch:
+        raw = self._images[indices]
+        images = (raw.astype(np.float32) - np.float32(self._offset)) * np.float32(self._scale) - 1.0
+        np.clip(images, -1.0, 1.0, out=images)
+        labels = None if self._labels is None else self._labels[indices]
+        return Batch(images, labels)

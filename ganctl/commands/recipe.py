@@ -1,0 +1,67 @@
+"""``ganctl recipe validate|show|schema``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from ganctl.console import guarded, load_plugins, out
+
+app = typer.Typer(help="Validate, resolve and describe recipes.", no_args_is_help=True)
+
+SET_HELP = "Override a recipe key: KEY.PATH=VALUE (value read as YAML). Repeatable."
+
+
+@app.command()
+@guarded
+def validate(
+    file: Path = typer.Argument(..., help="The recipe (YAML).", show_default=False),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+) -> None:
+    """Check a recipe; exit 0 when valid, 2 with an error per problem when not."""
+    from ganctl.recipe import load_recipe
+
+    recipe = load_recipe(file, load_plugins(), set_)
+    typer.echo(f"OK: {file} is a valid recipe ({recipe.data.plugin} data, {recipe.model.plugin} model).")
+
+
+@app.command()
+@guarded
+def show(
+    file: Path = typer.Argument(..., help="The recipe (YAML).", show_default=False),
+    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of YAML."),
+) -> None:
+    """Print the fully resolved recipe: overrides applied, every default filled in."""
+    from ganctl.recipe import load_recipe
+
+    resolved = load_recipe(file, load_plugins(), set_).to_dict()
+    if as_json:
+        typer.echo(json.dumps(resolved, indent=2))
+    else:
+        import yaml
+
+        typer.echo(yaml.safe_dump(resolved, sort_keys=False), nl=False)
+
+
+@app.command()
+@guarded
+def schema(
+    output: Path = typer.Option(None, "--out", help="Write to this file instead of stdout."),
+) -> None:
+    """Print the JSON Schema of recipes (core keys and every installed plugin's parameters)."""
+    from ganctl.recipe import json_schema
+
+    text = json.dumps(json_schema(load_plugins()), indent=2)
+    if output is None:
+        typer.echo(text)
+        return
+    from ganctl.errors import ConfigError
+
+    try:
+        output.write_text(text + "\n")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {output}: {exc.strerror or exc}; choose a writable path.") from None
+    out.print(f"wrote {output}")

@@ -1,0 +1,98 @@
+"""``ganctl plugins`` and ``ganctl doctor``: what is installed and what works."""
+
+from __future__ import annotations
+
+import json
+import platform
+from typing import Any
+
+import typer
+
+from ganctl import __version__
+from ganctl.console import guarded, load_plugins, out
+
+
+def register(app: typer.Typer) -> None:
+    app.command("plugins")(plugins)
+    app.command("doctor")(doctor)
+
+
+@guarded
+def plugins(
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
+) -> None:
+    """List installed plugins: distribution, version, what each registers, and failures."""
+    from ganctl.api import KINDS
+
+    host = load_plugins()
+    if as_json:
+        typer.echo(json.dumps([p.to_dict() for p in host.plugins], indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title="ganctl plugins", title_justify="left")
+    for column in ("plugin", "distribution", "version"):
+        table.add_column(column, no_wrap=True)
+    for column in ("kinds", "registered names", "status"):
+        table.add_column(column, overflow="fold")
+    for info in host.plugins:
+        kinds = [kind for kind in KINDS if info.registered[kind]]
+        names = "\n".join(f"{kind}: {', '.join(info.registered[kind])}" for kind in kinds)
+        if info.status == "loaded":
+            status = "[green]loaded[/]" + (" (built-in)" if info.builtin else "")
+        elif info.status == "skipped":
+            status = f"[yellow]skipped[/]: {info.error}"
+        else:
+            status = f"[red]failed[/]: {info.error}"
+        table.add_row(info.name, info.distribution, info.version, ", ".join(kinds), names, status)
+    out.print(table)
+
+
+@guarded
+def doctor(
+    backend: str = typer.Option(None, "--backend", help="Backend to check: jax, tensorflow or torch."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Check the installation: versions, the backend and its devices, plugins."""
+    import importlib.util
+
+    from ganctl import backend as backends
+
+    name, origin = backends.resolve(backend)
+    report: dict[str, Any] = {
+        "ganctl": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "backend": name,
+        "backend_origin": origin,
+        "installed_backends": [b for b in backends.BACKENDS if importlib.util.find_spec(b)],
+    }
+    backends.activate(name)
+    import keras
+
+    from ganctl.engine import engine_for
+
+    engine = engine_for(name)
+    report.update(keras=keras.__version__, backend_version=engine.framework_version(), devices=engine.devices())
+    host = load_plugins()
+    report["plugins"] = [{"name": p.name, "distribution": p.distribution, "version": p.version,
+                          "status": p.status, "error": p.error} for p in host.plugins]
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title="ganctl doctor", title_justify="left", show_header=False)
+    table.add_column("what", style="bold")
+    table.add_column("value", overflow="fold")
+    table.add_row("ganctl", report["ganctl"])
+    table.add_row("python", f"{report['python']} ({report['platform']})")
+    table.add_row("keras", report["keras"])
+    table.add_row("backend", f"{name} {report['backend_version']} (from {origin})")
+    table.add_row("installed backends", ", ".join(report["installed_backends"]))
+    table.add_row("devices", ", ".join(report["devices"]))
+    loaded = [p["name"] for p in report["plugins"] if p["status"] == "loaded"]
+    failed = [f"{p['name']}: {p['error']}" for p in report["plugins"] if p["status"] == "failed"]
+    table.add_row("plugins loaded", ", ".join(loaded) or "none")
+    table.add_row("plugins failed", "\n".join(failed) or "none")
+    out.print(table)

@@ -1,0 +1,50 @@
+"""Building a dataset from a recipe or a plugin name, with plugin errors made user-facing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ganctl.api import Dataset
+from ganctl.errors import ConfigError, DataError
+from ganctl.plugins import PluginHost
+from ganctl.recipe import Section, apply_overrides, load_recipe, validate_section
+from ganctl.yamlio import Positions
+
+
+def build_dataset(section: Section, host: PluginHost) -> Dataset:
+    """Call the dataset plugin's factory; file-system failures become DataErrors."""
+    factory = host.get("datasets", section.plugin).factory
+    try:
+        dataset = factory(section.params)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise DataError(
+            f"dataset '{section.plugin}' could not read its data{where}: {exc.strerror or exc}. "
+            "Check the path and permissions in the recipe's data: section."
+        ) from None
+    if not isinstance(dataset, Dataset):
+        raise DataError(
+            f"dataset plugin '{section.plugin}' returned {type(dataset).__name__}, not a ganctl.api.Dataset; "
+            "this is a bug in the plugin."
+        )
+    return dataset
+
+
+def load_dataset(source: str, overrides: list[str], host: PluginHost) -> tuple[str, dict[str, Any], Dataset]:
+    """The dataset named by a recipe file or a dataset plugin name (with ``KEY=VALUE`` params)."""
+    path = Path(source)
+    if path.suffix.lower() in (".yaml", ".yml") or path.exists():
+        section = load_recipe(path, host, overrides).data
+    else:
+        if source not in host.components["datasets"]:
+            from ganctl.plugins import unknown_name_message
+
+            raise ConfigError(
+                unknown_name_message("dataset", source, host.names("datasets"))
+                + " (Or give the path of a recipe file.)"
+            )
+        raw: dict[str, Any] = {"plugin": source}
+        apply_overrides(raw, overrides, Positions(), f"dataset '{source}'")
+        section = validate_section(raw, "datasets", host, source=f"dataset '{source}'")
+    return section.plugin, section.params.model_dump(mode="json"), build_dataset(section, host)

@@ -1,0 +1,269 @@
+"""Plugin discovery and the registry of components.
+
+Plugins are modules named by entry points in the ``ganctl`` group. ganctl's own plugins (in
+``plugins/``) ship in the ganctl distribution and are found the same way. Loading is isolated
+per plugin: one that fails to import, fails its hook, or registers something invalid is
+recorded with its error and none of its registrations are kept; the others load normally.
+
+Environment:
+    GANCTL_LOAD_PLUGINS  comma-separated names (entry-point or distribution) of the external
+                         plugins to load; set but empty loads none. Built-ins always load.
+    GANCTL_STRICT_PLUGINS=1  a plugin failure is fatal (PluginError) instead of a warning.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.metadata as metadata
+import os
+import re
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from ganctl import hookspecs
+from ganctl.api import KINDS, Params
+from ganctl.errors import PluginError
+
+SINGULAR = {"models": "model", "datasets": "dataset", "metrics": "metric", "exporters": "exporter"}
+BUILTIN_DISTRIBUTION = "ganctl"
+_NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
+
+
+@dataclass
+class PluginInfo:
+    """One plugin as ``ganctl plugins`` shows it."""
+
+    name: str
+    distribution: str
+    version: str
+    module: str = ""
+    builtin: bool = False
+    status: str = "loaded"  # loaded | failed | skipped
+    error: str | None = None
+    registered: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in KINDS})
+
+    @property
+    def label(self) -> str:
+        return f"{self.distribution} {self.version}".strip()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "module": self.module,
+            "builtin": self.builtin,
+            "status": self.status,
+            **{kind: list(self.registered[kind]) for kind in KINDS},
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class Component:
+    """A registered factory and the plugin that registered it."""
+
+    kind: str
+    name: str
+    factory: Any
+    plugin: PluginInfo
+
+    @property
+    def params_model(self) -> type:
+        return self.factory.Params
+
+    @property
+    def description(self) -> str:
+        doc = (getattr(self.factory, "__doc__", None) or "").strip()
+        return doc.splitlines()[0] if doc else ""
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _describe(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip().replace("\n", " ")
+
+
+class PluginHost:
+    """Loads plugins into a pluggy manager and keeps the registry of their components."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager("ganctl")
+        self.pm.add_hookspecs(hookspecs)
+        self.plugins: list[PluginInfo] = []
+        self.components: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
+
+    # -- loading ------------------------------------------------------------------------------
+
+    def load_entry_points(self, env: dict[str, str] | None = None) -> None:
+        """Load every plugin of the ``ganctl`` entry-point group, built-ins first."""
+        env = os.environ if env is None else env
+        wanted = env.get("GANCTL_LOAD_PLUGINS")
+        allow = None if wanted is None else {_normalise(n) for n in wanted.split(",") if n.strip()}
+        for ep, dist_name, version in self._entry_points():
+            builtin = _normalise(dist_name) == BUILTIN_DISTRIBUTION
+            info = PluginInfo(ep.name, dist_name, version, module=ep.value, builtin=builtin)
+            if not builtin and allow is not None and not ({_normalise(ep.name), _normalise(dist_name)} & allow):
+                info.status = "skipped"
+                info.error = "not in GANCTL_LOAD_PLUGINS"
+                self.plugins.append(info)
+                continue
+            try:
+                module = ep.load()
+            except BaseException as exc:  # noqa: BLE001 - a plugin must never take the CLI down
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                self.plugins.append(self._fail(info, f"import failed: {_describe(exc)}"))
+                continue
+            self.add(module, info)
+
+    @staticmethod
+    def _entry_points() -> list[tuple[metadata.EntryPoint, str, str]]:
+        found: dict[tuple[str, str], tuple[metadata.EntryPoint, str, str]] = {}
+        for ep in metadata.entry_points(group="ganctl"):
+            dist = ep.dist
+            dist_name = (dist.metadata["Name"] if dist is not None else None) or "unknown"
+            version = (dist.version if dist is not None else None) or ""
+            found.setdefault((_normalise(dist_name), ep.name), (ep, dist_name, version))
+        builtin_first = lambda item: (item[0][0] != BUILTIN_DISTRIBUTION, item[0])  # noqa: E731
+        return [value for _, value in sorted(found.items(), key=builtin_first)]
+
+    def add(self, plugin: ModuleType | object, info: PluginInfo) -> PluginInfo:
+        """Register one plugin object (a module, or any object with hook implementations).
+
+        Its registrations are checked as a whole: on any problem the plugin is marked failed
+        and nothing it registered is kept.
+        """
+        self.plugins.append(info)
+        if any(p is not info and p.name == info.name and p.status == "loaded" for p in self.plugins):
+            return self._fail(info, f"another plugin is already loaded under the name '{info.name}'")
+        try:
+            self.pm.register(plugin, name=info.name)
+        except BaseException as exc:  # noqa: BLE001
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            return self._fail(info, f"invalid hook implementation: {_describe(exc)}")
+        unknown = [hc.name for hc in self.pm.get_hookcallers(plugin) or [] if hc.spec is None]
+        if unknown:
+            self.pm.unregister(plugin)
+            return self._fail(info, f"implements unknown hook(s) {', '.join(unknown)}; valid hooks are "
+                              + ", ".join(f"register_{k}" for k in KINDS))
+        staged: list[Component] = []
+        others = [p for p in self.pm.get_plugins() if p is not plugin]
+        for kind in KINDS:
+            caller = self.pm.subset_hook_caller(f"register_{kind}", remove_plugins=others)
+
+            def register(name: str, factory: Any, _kind: str = kind) -> None:
+                staged.append(self._check(_kind, name, factory, info, staged))
+
+            try:
+                caller(register=register)
+            except BaseException as exc:  # noqa: BLE001
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                self.pm.unregister(plugin)
+                return self._fail(info, f"register_{kind} failed: {_describe(exc)}")
+        for component in staged:
+            self.components[component.kind][component.name] = component
+            info.registered[component.kind].append(component.name)
+        return info
+
+    def _check(self, kind: str, name: str, factory: Any, info: PluginInfo, staged: list[Component]) -> Component:
+        what = SINGULAR[kind]
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ValueError(
+                f"{what} name {name!r} is invalid: use lowercase letters, digits, '-' or '_', "
+                "starting with a letter"
+            )
+        params = getattr(factory, "Params", None)
+        if not callable(factory) or not (isinstance(params, type) and issubclass(params, Params)):
+            raise TypeError(
+                f"{what} '{name}': the factory must be callable and have a `Params` attribute "
+                "that subclasses ganctl.api.Params"
+            )
+        if any(c.kind == kind and c.name == name for c in staged):
+            raise ValueError(f"{what} '{name}' is registered twice by this plugin")
+        existing = self.components[kind].get(name)
+        if existing is not None:
+            raise ValueError(
+                f"{what} '{name}' is already registered by plugin '{existing.plugin.name}' "
+                f"({existing.plugin.label}); {info.label} registers it too. "
+                "Uninstall one of the two distributions, or restrict loading with GANCTL_LOAD_PLUGINS"
+            )
+        return Component(kind, name, factory, info)
+
+    def _fail(self, info: PluginInfo, error: str) -> PluginInfo:
+        info.status, info.error = "failed", error
+        return info
+
+    # -- queries ------------------------------------------------------------------------------
+
+    @property
+    def failures(self) -> list[PluginInfo]:
+        return [p for p in self.plugins if p.status == "failed"]
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self.components[kind])
+
+    def get(self, kind: str, name: str) -> Component:
+        """The component ``name`` of ``kind``, or a PluginError listing the valid names."""
+        try:
+            return self.components[kind][name]
+        except KeyError:
+            raise PluginError(unknown_name_message(SINGULAR[kind], name, self.names(kind))) from None
+
+    def check_strict(self, env: dict[str, str] | None = None) -> None:
+        """Raise PluginError for any failed plugin when GANCTL_STRICT_PLUGINS is set."""
+        env = os.environ if env is None else env
+        if env.get("GANCTL_STRICT_PLUGINS", "").strip().lower() in ("", "0", "false", "no"):
+            return
+        if self.failures:
+            lines = [f"plugin '{p.name}' ({p.label}): {p.error}" for p in self.failures]
+            raise PluginError(
+                "GANCTL_STRICT_PLUGINS is set and plugins failed to load: " + "; ".join(lines)
+                + ". Fix or uninstall them, or unset GANCTL_STRICT_PLUGINS."
+            )
+
+
+def suggest(name: str, choices: Iterable[str]) -> str | None:
+    """The closest of ``choices`` to ``name``, if any is close enough to be a likely typo."""
+    matches = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def unknown_name_message(what: str, name: str, valid: list[str]) -> str:
+    hint = suggest(name, valid)
+    text = f"unknown {what} plugin '{name}'."
+    if hint:
+        text += f" Did you mean '{hint}'?"
+    if valid:
+        text += f" Installed {what} plugins: {', '.join(valid)}."
+    else:
+        text += f" No {what} plugins are installed."
+    return text + " See `ganctl plugins`."
+
+
+_host: PluginHost | None = None
+
+
+def get_host() -> PluginHost:
+    """The process-wide plugin host, loaded from entry points on first use."""
+    global _host
+    if _host is None:
+        host = PluginHost()
+        host.load_entry_points()
+        _host = host
+    return _host
+
+
+def set_host(host: PluginHost | None) -> None:
+    """Replace (or with None, forget) the process-wide host; for tests and embedding."""
+    global _host
+    _host = host
