@@ -1,0 +1,130 @@
+"""The CLI as a user runs it: start-up without heavy imports, --version, doctor, data info."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ganctl import __version__
+from ganctl.cli import app
+
+HEAVY = ("keras", "jax", "tensorflow", "torch", "onnxruntime")
+
+
+def _imported_after(*argv: str) -> set[str]:
+    """Run the CLI in a fresh interpreter; return which heavy modules it imported."""
+    code = (
+        "import sys\n"
+        "from ganctl.cli import app\n"
+        f"try:\n    app({list(argv)!r})\nexcept SystemExit:\n    pass\n"
+        f"print('HEAVY=' + ','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    env = {**os.environ, "GANCTL_LOAD_PLUGINS": ""}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    marker = [line for line in done.stdout.splitlines() if line.startswith("HEAVY=")]
+    assert marker, done.stdout + done.stderr
+    return set(filter(None, marker[-1].removeprefix("HEAVY=").split(",")))
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["plugins"], ["recipe", "schema"],
+                                  ["recipe", "validate", "recipes/quickstart.yaml"]])
+def test_light_commands_import_no_backend(argv, monkeypatch):
+    from .conftest import ROOT
+
+    monkeypatch.chdir(ROOT)
+    assert _imported_after(*argv) == set()
+
+
+def test_version(runner):
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.strip() == f"ganctl {__version__}"
+
+
+def test_help_lists_commands(runner):
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("plugins", "doctor", "recipe", "data"):
+        assert command in result.stdout
+
+
+def test_console_script_runs():
+    done = subprocess.run(["ganctl", "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == f"ganctl {__version__}"
+
+
+def test_doctor_json_reports_versions_devices_and_plugins(runner):
+    result = runner.invoke(app, ["doctor", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    import keras
+
+    assert report["ganctl"] == __version__ and report["keras"] == keras.__version__
+    assert report["backend"] == keras.backend.backend()
+    assert report["devices"] and report["devices"][0].startswith("cpu")
+    assert any(p["name"] == "ganctl_datasets" and p["status"] == "loaded" for p in report["plugins"])
+
+
+def test_doctor_table(runner):
+    result = runner.invoke(app, ["doctor"])
+    assert result.exit_code == 0 and "devices" in result.stdout and "cpu" in result.stdout
+
+
+def test_doctor_rejects_unknown_backend(runner):
+    result = runner.invoke(app, ["doctor", "--backend", "mxnet"])
+    assert result.exit_code == 2
+    assert "--backend is 'mxnet', which is not a ganctl backend; use one of: jax, tensorflow, torch." in result.stderr
+
+
+def test_data_info_on_a_plugin_name_and_preview(runner, tmp_path):
+    preview = tmp_path / "sub" / "digits.png"
+    result = runner.invoke(app, ["data", "info", "digits", "--set", "split=all", "--json", "--preview", str(preview)])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["examples"] == 1797 and info["shape"] == [8, 8, 1] and info["num_classes"] == 10
+    assert sum(info["class_counts"].values()) == 1797
+    image = np.asarray(Image.open(preview))
+    assert image.shape[0] >= 8 * 32 and image.max() == 255  # 64 digits, enlarged to be legible
+
+
+def test_data_info_on_a_recipe(runner, host, write):
+    recipe = write("r.yaml", "name: r\ndata: {plugin: digits, split: test}\nmodel: {plugin: toy}\n")
+    result = runner.invoke(app, ["data", "info", str(recipe)])
+    assert result.exit_code == 0, result.output
+    assert "360" in result.stdout and "8 x 8 x 1" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["data", "info", "digitz"], "unknown dataset plugin 'digitz'. Did you mean 'digits'?"),
+        (["data", "info", "digits", "--set", "split=nope"], "split: Input should be 'train', 'test' or 'all'"),
+        (["data", "info", "idx", "--set", "path=/nonexistent/folder"], "/nonexistent/folder"),
+        (["data", "info", "digits", "--preview", "/proc/forbidden/x.png"], "cannot write /proc/forbidden/x.png"),
+        (["data", "info", "digits", "--preview", "out.jpg"], "must end in .png"),
+    ],
+)
+def test_data_info_errors(runner, args, expected):
+    result = runner.invoke(app, args)
+    assert result.exit_code in (1, 2), result.output
+    assert result.stderr.startswith("error: ") and expected in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_internal_errors_are_one_line_unless_debugging(runner, host, monkeypatch):
+    from ganctl import recipe
+
+    def explode(*args, **kwargs):
+        raise ZeroDivisionError("bug")
+
+    monkeypatch.setattr(recipe, "load_recipe", explode)
+    result = runner.invoke(app, ["recipe", "validate", "x.yaml"])
+    assert result.exit_code == 1
+    assert "internal error: ZeroDivisionError: bug" in result.stderr and "GANCTL_DEBUG=1" in result.stderr
+    monkeypatch.setenv("GANCTL_DEBUG", "1")
+    assert isinstance(runner.invoke(app, ["recipe", "validate", "x.yaml"]).exception, ZeroDivisionError)

@@ -1,0 +1,56 @@
+"""The docs keep up with the code: every hook and every recipe key is documented."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+from pydantic import BaseModel
+
+from ganctl import hookspecs
+from ganctl.recipe import MetricRef, OptimizerConfig, RecipeModel, TrainConfig
+
+from .conftest import ROOT, make_host
+
+
+def _doc(name: str) -> str:
+    return (ROOT / "docs" / name).read_text()
+
+
+def test_every_hook_is_documented():
+    hooks = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("register_")]
+    assert len(hooks) == 4
+    doc = _doc("plugins.md")
+    for hook in hooks:
+        assert re.search(rf"^### `{hook}\(register\)`$", doc, re.M), f"{hook} is not documented in docs/plugins.md"
+        assert getattr(hookspecs, hook).__doc__, f"{hook} has no docstring"
+
+
+def _keys(model: type[BaseModel]) -> list[str]:
+    return list(model.model_fields)
+
+
+def test_every_core_recipe_key_is_documented():
+    doc = _doc("recipes.md")
+    for model in (RecipeModel, TrainConfig, OptimizerConfig, MetricRef):
+        for key in _keys(model):
+            assert f"| `{key}` |" in doc, f"{model.__name__}.{key} is missing from docs/recipes.md"
+
+
+def test_every_builtin_dataset_parameter_is_documented():
+    doc = _doc("recipes.md")
+    host = make_host()
+    for name in host.names("datasets"):
+        section = doc.split(f"### `{name}`", 1)
+        assert len(section) == 2, f"dataset {name} has no section in docs/recipes.md"
+        body = section[1].split("\n### ", 1)[0]
+        for key in _keys(host.get("datasets", name).params_model):
+            assert f"| `{key}` |" in body, f"{name}.{key} is missing from its section of docs/recipes.md"
+
+
+def test_readme_test_command_is_what_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    command = re.search(r"^pip install -e '\.\[test\]' && python -m pytest$", readme, re.M)
+    assert command, "the README must show the test command"
+    assert command.group(0) in ci
