@@ -41,11 +41,11 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import pluggy
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ganctl.errors import ConfigError, DataError, GanctlError
 
@@ -60,9 +60,12 @@ __all__ = [
     "Dataset",
     "Field",
     "GanctlError",
+    "GenerativeModel",
     "Params",
     "Register",
     "hookimpl",
+    "input_gradient",
+    "model_validator",
 ]
 
 API_VERSION = "1.0"
@@ -186,11 +189,13 @@ class Dataset(ABC):
         epoch: int = 0,
         shuffle: bool = True,
         drop_remainder: bool = True,
+        start: int = 0,
     ) -> Iterator[Batch]:
-        """Yield the batches of one epoch.
+        """Yield the batches of one epoch, from batch number ``start`` on.
 
         The order depends only on ``(seed, epoch)``: the same pair always gives the same
-        batches, and each epoch of a run gets a fresh permutation.
+        batches, and each epoch of a run gets a fresh permutation. ``start`` skips batches
+        without loading them (to resume in the middle of an epoch).
         """
         steps = self.steps_per_epoch(batch_size, drop_remainder=drop_remainder)
         n = len(self)
@@ -198,7 +203,7 @@ class Dataset(ABC):
             order = np.random.default_rng([seed, epoch]).permutation(n)
         else:
             order = np.arange(n)
-        for step in range(steps):
+        for step in range(start, steps):
             yield self.take(order[step * batch_size : (step + 1) * batch_size])
 
     def _check_batch_size(self, batch_size: int) -> None:
@@ -294,3 +299,91 @@ class ArrayDataset(Dataset):
         np.clip(images, -1.0, 1.0, out=images)
         labels = None if self._labels is None else self._labels[indices]
         return Batch(images, labels)
+
+
+# --------------------------------------------------------------------------------------------
+# Models
+# --------------------------------------------------------------------------------------------
+
+
+class GenerativeModel(ABC):
+    """What a model factory builds: ``factory(params, spec)`` returns a GenerativeModel.
+
+    A model is written once with ``keras.layers`` and ``keras.ops`` and runs unchanged on JAX,
+    TensorFlow and PyTorch: it declares its *players* (the networks that are trained, each by
+    its own optimizer), the loss of each player, and how many steps each player takes per
+    iteration. Gradients, compilation and the update itself are the engine's job.
+
+    Class attributes:
+        players: the player names, in the order they are updated within an iteration.
+
+    The constructor builds every network (so all variables exist before training starts) and
+    raises :class:`ConfigError` when the data does not suit the model (say, a convolutional
+    generator asked for 13x13 images).
+    """
+
+    players: ClassVar[tuple[str, ...]] = ()
+
+    latent_dim: int = 0
+    """Size of the latent vector ``z`` the engine draws for each step (0: none needed)."""
+
+    def __init__(self, params: Params, spec: DataSpec) -> None:
+        self.params = params
+        self.spec = spec
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the generator takes a ``label`` input."""
+        return False
+
+    @abstractmethod
+    def networks(self) -> dict[str, Any]:
+        """Each player's network: the ``keras.Model`` whose trainable weights it updates."""
+
+    @property
+    @abstractmethod
+    def generator(self) -> Any:
+        """The network that makes images: a ``keras.Model`` taking ``z`` (and ``label``).
+
+        It returns ``[batch, H, W, C]`` images in ``[-1, 1]``; this is what gets exported.
+        """
+
+    def schedule(self) -> dict[str, int]:
+        """Steps per iteration for each player (e.g. ``{"critic": 5, "generator": 1}``)."""
+        return {player: 1 for player in self.players}
+
+    def seed_generators(self) -> list[Any]:
+        """Every ``keras.random.SeedGenerator`` the losses use outside the networks.
+
+        The engine must know each stateful object: on JAX an unregistered one would be frozen
+        into the compiled step and return the same numbers every time.
+        """
+        return []
+
+    @abstractmethod
+    def loss(self, player: str, images: Any, labels: Any, z: Any) -> tuple[Any, dict[str, Any]]:
+        """The scalar loss of ``player`` on one batch, and named values to log.
+
+        ``images`` is ``[B, H, W, C]`` in ``[-1, 1]``; ``labels`` is int ``[B]`` or None;
+        ``z`` is ``[B, latent_dim]`` drawn from a standard normal by the engine. Write it with
+        ``keras.ops`` only; call networks with ``training=True``. The logged values must
+        include ``loss``.
+        """
+
+    def generate(self, z: Any, labels: Any = None) -> Any:
+        """Images for latents ``z`` (and ``labels``), in inference mode."""
+        inputs = [z, labels] if self.conditional else z
+        return self.generator(inputs, training=False)
+
+
+def input_gradient(fn: Callable[[Any], Any], x: Any) -> Any:
+    """The gradient of ``sum(fn(x))`` with respect to the input ``x``, differentiable itself.
+
+    For penalties on a network's input gradient (WGAN-GP, R1): call it inside a loss. It works
+    on every backend; the engine of the active backend computes it.
+    """
+    import keras
+
+    from ganctl.engine import engine_for
+
+    return engine_for(keras.backend.backend()).input_gradient(fn, x)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ganctl.errors import ConfigError
+from ganctl.fsutil import atomic_write
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -43,28 +42,14 @@ def grid(images: np.ndarray, columns: int | None = None, padding: int = 2, min_c
 
 
 def save_png(pixels: np.ndarray, path: str | Path) -> Path:
-    """Write a uint8 ``[H, W, C]`` image atomically (temporary file, then rename)."""
+    """Write a uint8 ``[H, W, C]`` image as PNG, atomically."""
+    import io
+
     from PIL import Image
 
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ConfigError(f"{path}: the image file must end in .png.")
-    image = Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}; choose a writable location.") from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            image.save(handle, format="PNG")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}; choose a writable location.") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    buffer = io.BytesIO()
+    Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(buffer, format="PNG")
+    return atomic_write(path, buffer.getvalue())

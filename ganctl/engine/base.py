@@ -1,0 +1,110 @@
+"""What every backend engine shares: the model's state, optimizers, and the step interface.
+
+A backend module (``ganctl/engine/{jax,tensorflow,torch}.py``) subclasses :class:`Engine` and
+implements :meth:`Engine._player_step` (compute one player's loss and gradients and apply them)
+and :meth:`Engine.gradients` (the same without applying, for tests and diagnostics). Nothing
+here imports a backend framework directly.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ganctl.api import GenerativeModel
+from ganctl.errors import GanctlError
+
+
+class Engine(ABC):
+    """Trains one :class:`GenerativeModel`, one optimizer per player.
+
+    Args:
+        model: the built model (all networks built, so every variable exists).
+        optimizers: one Keras optimizer per player (``model.players``).
+        jit: whether to compile steps (the trainer resolves ``auto`` per backend and device).
+    """
+
+    backend: str = ""
+
+    def __init__(self, model: GenerativeModel, optimizers: Mapping[str, Any], jit: bool) -> None:
+        missing = [p for p in model.players if p not in optimizers]
+        if missing:
+            raise GanctlError(f"no optimizer for player(s) {', '.join(missing)}")
+        self.model = model
+        self.jit = jit
+        self.networks = model.networks()
+        self.optimizers = dict(optimizers)
+        for player in model.players:
+            self.optimizers[player].build(self.networks[player].trainable_variables)
+
+    # -- state ----------------------------------------------------------------------------------
+
+    def model_variables(self) -> list[Any]:
+        """Every variable of the model: all networks' weights, non-trainable state and seeds."""
+        seen: set[int] = set()
+        out = []
+        for network in self.networks.values():
+            for variable in network.variables:
+                if id(variable) not in seen:
+                    seen.add(id(variable))
+                    out.append(variable)
+        for generator in self.model.seed_generators():
+            if id(generator.state) not in seen:
+                seen.add(id(generator.state))
+                out.append(generator.state)
+        return out
+
+    def state_variables(self) -> dict[str, Any]:
+        """Everything a checkpoint holds, under stable names: model variables, then optimizers."""
+        state = {f"model/{i:04d}/{v.path}": v for i, v in enumerate(self.model_variables())}
+        for player in self.model.players:
+            for i, v in enumerate(self.optimizers[player].variables):
+                state[f"optimizer/{player}/{i:04d}/{v.path}"] = v
+        return state
+
+    def sync(self) -> None:  # noqa: B027 - a no-op unless the engine keeps state apart
+        """Write state held outside the Keras variables back into them (JAX keeps it apart)."""
+
+    def load_state(self, arrays: Mapping[str, np.ndarray], only: list[str] | None = None) -> None:
+        """Assign checkpointed values to the state variables (all, or the names in ``only``)."""
+        self.sync()
+        for name, variable in self.state_variables().items():
+            if only is None or name in only:
+                variable.assign(arrays[name])
+        self._after_load()
+
+    def _after_load(self) -> None:  # noqa: B027 - a no-op unless the engine caches values
+        """Hook for engines that cache variable values (JAX)."""
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The current value of every state variable, as NumPy arrays."""
+        import keras
+
+        self.sync()
+        return {name: np.asarray(keras.ops.convert_to_numpy(v.value)) for name, v in self.state_variables().items()}
+
+    # -- steps ----------------------------------------------------------------------------------
+
+    def step(self, player: str, images: np.ndarray, labels: np.ndarray | None, z: np.ndarray) -> dict[str, float]:
+        """One update of ``player`` on a batch; returns its logged values as floats."""
+        logs = self._player_step(player, images, labels, z)
+        return {key: float(value) for key, value in logs.items()}
+
+    @abstractmethod
+    def _player_step(self, player: str, images: Any, labels: Any, z: Any) -> Mapping[str, Any]:
+        """Compute ``player``'s loss, its gradients w.r.t. its trainable weights, and apply them."""
+
+    @abstractmethod
+    def gradients(self, player: str, images: Any, labels: Any, z: Any) -> tuple[float, list[np.ndarray]]:
+        """``player``'s loss and its gradients (NumPy, in ``trainable_variables`` order); no update."""
+
+    def generate(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        """Images from the generator in inference mode, as NumPy."""
+        import keras
+
+        self.sync()
+        return np.asarray(keras.ops.convert_to_numpy(self.model.generate(z, labels)))
+
