@@ -1,0 +1,28 @@
+"""ganctl's first-party models, registered through the plugin API like any third party's.
+
+* ``gan``: the classic GAN with fully-connected networks; takes images of any shape.
+* ``dcgan``: a deep convolutional GAN that sizes itself to the data (8x8, 28x28, 32x32, ...).
+
+Both are two-player games (``generator`` and ``discriminator``) with a choice of adversarial
+loss (``bce``, ``minimax``, ``hinge``, ``least-squares``), optional discriminator dropout,
+L1/L2 kernel regularisation, and class-conditioning on labelled data.
+
+Importing this package is cheap: Keras is imported only when a model is built.
+"""
+
+from __future__ import annotations
+
+from ganctl import api
+
+from .dcgan import DCGAN
+from .gan import GAN
+from .losses import LOSSES, LossName
+
+__all__ = ["DCGAN", "GAN", "LOSSES", "LossName", "register_models"]
+
+
+@api.hookimpl
+def register_models(register: api.Register) -> None:
+    """Register the first-party models."""
+    register("gan", GAN)
+    register("dcgan", DCGAN)

@@ -1,0 +1,401 @@
+"""Tests of the first-party model plugins (plugins/ganctl_models): gan and dcgan.
+
+Models are built directly from their Params and a DataSpec, on the backend that ganctl would
+pick (KERAS_BACKEND, else jax), and kept small so the whole file runs in well under a minute.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pydantic
+import pytest
+
+from ganctl import api
+from ganctl import backend as ganctl_backend
+
+ganctl_backend.activate(ganctl_backend.resolve()[0])  # before Keras is first imported
+
+import keras  # noqa: E402
+
+import ganctl_models  # noqa: E402
+from ganctl.engine import engine_for  # noqa: E402
+from ganctl_models import DCGAN, GAN, LOSSES  # noqa: E402
+from ganctl_models.dcgan import upsampling_plan  # noqa: E402
+
+engine_for(keras.backend.backend())  # the engine configures its backend (JAX: quick initialisers)
+pytestmark = pytest.mark.backends
+
+DIGITS = api.DataSpec(height=8, width=8, channels=1, num_classes=10)
+UNLABELLED = api.DataSpec(height=8, width=8, channels=1)
+LOSS_NAMES = ["bce", "minimax", "hinge", "least-squares"]
+SMALL = {GAN: {"hidden": (16, 8), "latent_dim": 8}, DCGAN: {"filters": 8, "latent_dim": 8}}
+"""Parameters of small, quick models of each class."""
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    keras.utils.set_random_seed(0)
+
+
+def batch(spec: api.DataSpec, size: int = 4, latent_dim: int = 8, seed: int = 0):
+    """Images in [-1, 1], labels (int64, like the datasets give) and z for one batch."""
+    rng = np.random.default_rng(seed)
+    images = rng.uniform(-1, 1, size=(size, *spec.shape)).astype(np.float32)
+    labels = rng.integers(0, max(spec.num_classes, 1), size=size).astype(np.int64)
+    z = rng.standard_normal((size, latent_dim)).astype(np.float32)
+    return images, labels, z
+
+
+def scalar(value) -> float:
+    array = keras.ops.convert_to_numpy(value)
+    assert array.shape == (), f"expected a scalar, got shape {array.shape}"
+    return float(array)
+
+
+# --------------------------------------------------------------------------------------------
+# Registration and import cost
+# --------------------------------------------------------------------------------------------
+
+
+def test_hook_registers_both_models():
+    registered = {}
+    ganctl_models.register_models(lambda name, factory: registered.setdefault(name, factory))
+    assert registered == {"gan": GAN, "dcgan": DCGAN}
+    for factory in registered.values():
+        assert factory.players == ("generator", "discriminator")  # a class attribute
+        assert issubclass(factory.Params, api.Params)
+        assert issubclass(factory, api.GenerativeModel)
+        assert factory.__doc__.strip().splitlines()[0]
+
+
+def test_models_load_through_the_entry_point():
+    from ganctl.plugins import PluginHost
+
+    host = PluginHost()
+    host.load_entry_points(env={"GANCTL_LOAD_PLUGINS": ""})
+    assert host.get("models", "dcgan").factory is DCGAN
+    assert host.get("models", "gan").factory is GAN
+    assert "convolutional" in host.get("models", "dcgan").description
+
+
+def test_importing_the_package_does_not_import_keras():
+    code = (
+        "import sys, ganctl_models\n"
+        "ganctl_models.register_models(lambda name, factory: factory.Params())\n"
+        "assert 'keras' not in sys.modules, 'ganctl_models imported keras'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# Parameters
+# --------------------------------------------------------------------------------------------
+
+
+def test_defaults():
+    gan, dcgan = GAN.Params(), DCGAN.Params()
+    assert (gan.latent_dim, gan.hidden, gan.loss, gan.dropout, gan.conditional) == (64, (256, 256), "bce", 0, False)
+    assert (dcgan.latent_dim, dcgan.filters, dcgan.batchnorm, dcgan.l1, dcgan.l2) == (64, 64, True, 0, 0)
+    assert GAN.Params(hidden=[32]).hidden == (32,)  # YAML lists are accepted
+
+
+@pytest.mark.parametrize(
+    ("factory", "values"),
+    [
+        (GAN, {"loss": "wasserstein"}),
+        (DCGAN, {"loss": "BCE"}),
+        (GAN, {"dropout": -0.1}),
+        (DCGAN, {"dropout": 1.0}),
+        (GAN, {"latent_dim": 0}),
+        (DCGAN, {"latent_dim": 5000}),
+        (GAN, {"l1": -1e-4}),
+        (DCGAN, {"l2": -1e-4}),
+        (GAN, {"hidden": []}),
+        (GAN, {"hidden": [64, 0]}),
+        (DCGAN, {"filters": 0}),
+        (DCGAN, {"hidden": [64]}),  # a gan parameter
+        (GAN, {"filters": 64}),  # a dcgan parameter
+        (GAN, {"latnet_dim": 16}),
+    ],
+)
+def test_invalid_params_are_refused(factory, values):
+    with pytest.raises(pydantic.ValidationError):
+        factory.Params(**values)
+
+
+def test_params_are_frozen():
+    params = DCGAN.Params()
+    with pytest.raises(pydantic.ValidationError):
+        params.filters = 8
+
+
+# --------------------------------------------------------------------------------------------
+# Shapes
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("shape", "plan"),
+    [
+        ((8, 8), (2, 2, 2)),
+        ((28, 28), (2, 7, 7)),
+        ((32, 32), (3, 4, 4)),
+        ((64, 64), (4, 4, 4)),
+        ((128, 128), (4, 8, 8)),  # at most 4 steps
+        ((16, 16), (2, 4, 4)),
+        ((4, 4), (1, 2, 2)),
+        ((12, 12), (2, 3, 3)),
+        ((16, 8), (2, 4, 2)),  # non-square: both sides doubled the same number of times
+    ],
+)
+def test_upsampling_plan(shape, plan):
+    assert upsampling_plan(*shape) == plan
+
+
+@pytest.mark.parametrize("shape", [(13, 13), (9, 9), (2, 2), (8, 13), (7, 28)])
+def test_upsampling_plan_refuses_odd_shapes(shape):
+    with pytest.raises(api.ConfigError, match=f"{shape[0]}x{shape[1]}"):
+        upsampling_plan(*shape)
+
+
+@pytest.mark.parametrize("shape", [(8, 8, 1), (28, 28, 1), (32, 32, 3), (64, 64, 3)])
+def test_dcgan_adapts_to_the_data_shape(shape):
+    spec = api.DataSpec(*shape)
+    model = DCGAN(DCGAN.Params(latent_dim=16, filters=16), spec)
+    images, _, z = batch(spec, size=3, latent_dim=16)
+    fake = keras.ops.convert_to_numpy(model.generate(z))
+    assert fake.shape == (3, *shape)
+    assert np.all(np.abs(fake) <= 1.0)
+    assert fake.std() > 0
+    logits = keras.ops.convert_to_numpy(model.discriminator(images, training=False))
+    assert logits.shape == (3, 1)
+    assert np.all(np.isfinite(logits))
+
+
+def test_default_dcgan_is_small():
+    model = DCGAN(DCGAN.Params(), DIGITS)
+    total = sum(network.count_params() for network in model.networks().values())
+    assert total < 200_000  # the quickstart trains it on 2 CPU cores in well under a minute
+
+
+def test_dcgan_refuses_an_odd_shape_with_the_fixes():
+    with pytest.raises(api.ConfigError) as error:
+        DCGAN(DCGAN.Params(), api.DataSpec(13, 13, 1))
+    message = error.value.message
+    assert "13x13" in message and "size:" in message and "plugin: gan" in message
+
+
+def test_gan_takes_any_shape():
+    spec = api.DataSpec(13, 13, 1)
+    model = GAN(GAN.Params(**SMALL[GAN]), spec)
+    images, labels, z = batch(spec)
+    fake = keras.ops.convert_to_numpy(model.generate(z))
+    assert fake.shape == (4, 13, 13, 1) and np.all(np.abs(fake) <= 1.0)
+    assert keras.ops.convert_to_numpy(model.discriminator(images)).shape == (4, 1)
+    loss, _ = model.loss("generator", images, labels, z)
+    assert np.isfinite(scalar(loss))
+
+
+@pytest.mark.parametrize("factory", [GAN, DCGAN])
+def test_conditional_needs_labelled_data(factory):
+    with pytest.raises(api.ConfigError, match="model.conditional") as error:
+        factory(factory.Params(conditional=True), UNLABELLED)
+    assert "model.conditional: false" in error.value.message
+
+
+@pytest.mark.parametrize("factory", [GAN, DCGAN])
+def test_model_contract(factory):
+    model = factory(factory.Params(**SMALL[factory]), DIGITS)
+    networks = model.networks()
+    assert tuple(networks) == factory.players
+    assert networks["generator"] is model.generator
+    assert networks["discriminator"] is model.discriminator
+    assert {network.name for network in networks.values()} == {"generator", "discriminator"}
+    assert all(network.built and network.trainable_weights for network in networks.values())
+    assert model.latent_dim == 8
+    assert model.conditional is False
+    assert model.schedule() == {"generator": 1, "discriminator": 1}
+
+
+# --------------------------------------------------------------------------------------------
+# Loss functions
+# --------------------------------------------------------------------------------------------
+
+REAL = np.array([-100.0, -30.0, -2.0, -0.5, 0.0, 0.5, 2.0, 30.0, 100.0], dtype=np.float32)
+FAKE = np.array([100.0, 30.0, 3.0, 0.25, 0.0, -1.0, -2.5, -30.0, -100.0], dtype=np.float32)
+
+
+def softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, x.astype(np.float64))
+
+
+def relu(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x.astype(np.float64), 0.0)
+
+
+REFERENCE = {
+    "bce": (
+        lambda r, f: softplus(-r).mean() + softplus(f).mean(),
+        lambda f: softplus(-f).mean(),
+    ),
+    "minimax": (
+        lambda r, f: softplus(-r).mean() + softplus(f).mean(),
+        lambda f: -softplus(f).mean(),
+    ),
+    "hinge": (
+        lambda r, f: relu(1 - r).mean() + relu(1 + f).mean(),
+        lambda f: -f.astype(np.float64).mean(),
+    ),
+    "least-squares": (
+        lambda r, f: 0.5 * (((r - 1.0) ** 2).mean() + (f**2).mean()),
+        lambda f: 0.5 * ((f - 1.0) ** 2).mean(),
+    ),
+}
+
+
+def test_every_loss_name_is_implemented():
+    assert sorted(LOSSES) == sorted(LOSS_NAMES) == sorted(REFERENCE)
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES)
+@pytest.mark.parametrize("shape", [(9,), (9, 1)])
+def test_loss_functions_match_numpy(name, shape):
+    real, fake = REAL.reshape(shape), FAKE.reshape(shape)
+    d_ref, g_ref = REFERENCE[name]
+    d_loss = scalar(LOSSES[name].discriminator(keras.ops.convert_to_tensor(real), keras.ops.convert_to_tensor(fake)))
+    g_loss = scalar(LOSSES[name].generator(keras.ops.convert_to_tensor(fake)))
+    assert np.isfinite(d_loss) and np.isfinite(g_loss)  # |logit| = 100 neither overflows nor NaNs
+    np.testing.assert_allclose(d_loss, d_ref(real, fake), rtol=1e-5)
+    np.testing.assert_allclose(g_loss, g_ref(fake), rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["bce", "minimax"])
+def test_cross_entropy_losses_are_stable_at_saturation(name):
+    # log(sigmoid(-100)) underflows to log(0) = -inf in float32; softplus does not.
+    confident = keras.ops.convert_to_tensor(np.array([100.0, -100.0], dtype=np.float32))
+    assert scalar(LOSSES[name].discriminator(-confident, confident)) == pytest.approx(100.0, rel=1e-6)
+    assert np.isfinite(scalar(LOSSES[name].generator(confident)))
+
+
+def test_bce_at_chance():
+    zeros = keras.ops.zeros((4, 1))
+    assert scalar(LOSSES["bce"].discriminator(zeros, zeros)) == pytest.approx(2 * np.log(2), rel=1e-6)
+    assert scalar(LOSSES["minimax"].generator(zeros)) == pytest.approx(-np.log(2), rel=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# The players' losses
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES)
+@pytest.mark.parametrize("factory", [GAN, DCGAN])
+def test_player_losses(factory, name):
+    model = factory(factory.Params(**SMALL[factory], loss=name), DIGITS)
+    images, labels, z = batch(DIGITS)
+
+    d_loss, d_logs = model.loss("discriminator", images, labels, z)
+    g_loss, g_logs = model.loss("generator", images, labels, z)
+    assert set(d_logs) == {"loss", "real", "fake"} and set(g_logs) == {"loss"}
+    assert np.isfinite(scalar(d_loss)) and np.isfinite(scalar(g_loss))
+    assert scalar(d_logs["loss"]) == scalar(d_loss)
+
+    # The wiring: the same numbers as the loss functions on the networks' logits.
+    fake = model.generator(z, training=True)
+    real_logits = model.discriminator(images, training=True)
+    fake_logits = model.discriminator(fake, training=True)
+    expected_d = scalar(LOSSES[name].discriminator(real_logits, fake_logits))
+    expected_g = scalar(LOSSES[name].generator(fake_logits))
+    assert scalar(d_loss) == pytest.approx(expected_d, rel=1e-5, abs=1e-6)
+    assert scalar(g_loss) == pytest.approx(expected_g, rel=1e-5, abs=1e-6)
+    assert scalar(d_logs["real"]) == pytest.approx(float(np.mean(keras.ops.convert_to_numpy(real_logits))), abs=1e-6)
+    assert scalar(d_logs["fake"]) == pytest.approx(float(np.mean(keras.ops.convert_to_numpy(fake_logits))), abs=1e-6)
+
+
+def test_dropout_model_trains_in_training_mode():
+    model = DCGAN(DCGAN.Params(**SMALL[DCGAN], dropout=0.5), DIGITS)
+    images, labels, z = batch(DIGITS)
+    assert any(isinstance(layer, keras.layers.Dropout) for layer in model.discriminator.layers)
+    first, _ = model.loss("discriminator", images, labels, z)
+    second, _ = model.loss("discriminator", images, labels, z)
+    assert np.isfinite(scalar(first)) and scalar(first) != scalar(second)  # fresh dropout masks
+
+
+def test_unknown_player_is_an_error():
+    model = GAN(GAN.Params(**SMALL[GAN]), DIGITS)
+    with pytest.raises(ValueError, match="critic"):
+        model.loss("critic", *batch(DIGITS))
+
+
+def kernels(network) -> list[np.ndarray]:
+    return [keras.ops.convert_to_numpy(w.value) for w in network.trainable_weights if w.path.endswith("/kernel")]
+
+
+@pytest.mark.parametrize("factory", [GAN, DCGAN])
+def test_regularisation_is_added_to_each_players_loss(factory):
+    l1, l2 = 1e-3, 1e-2
+    plain = factory(factory.Params(**SMALL[factory], conditional=True), DIGITS)
+    regular = factory(factory.Params(**SMALL[factory], conditional=True, l1=l1, l2=l2), DIGITS)
+    for player, network in regular.networks().items():
+        network.set_weights(plain.networks()[player].get_weights())
+    images, labels, z = batch(DIGITS)
+
+    for player in factory.players:
+        network = regular.networks()[player]
+        found = kernels(network)
+        # Every Dense/Conv kernel is regularised, and nothing else (no biases, no embeddings).
+        assert len(network.losses) == len(found) > 0
+        penalty = sum(l1 * np.abs(k).sum() + l2 * np.square(k).sum() for k in found)
+        before, _ = plain.loss(player, images, labels, z)
+        after, logs = regular.loss(player, images, labels, z)
+        assert scalar(after) - scalar(before) == pytest.approx(penalty, rel=1e-4)
+        assert scalar(logs["loss"]) == scalar(after)
+    assert plain.generator.losses == [] and plain.discriminator.losses == []
+
+
+# --------------------------------------------------------------------------------------------
+# Conditional models
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("factory", [GAN, DCGAN])
+def test_conditional_model_uses_the_labels(factory):
+    model = factory(factory.Params(**SMALL[factory], conditional=True), DIGITS)
+    assert model.conditional is True
+    assert [tuple(i.shape) for i in model.generator.inputs] == [(None, 8), (None,)]
+    assert [tuple(i.shape) for i in model.discriminator.inputs] == [(None, 8, 8, 1), (None,)]
+
+    z = np.repeat(batch(DIGITS, size=1)[2], 10, axis=0)  # one z, every label
+    fake = keras.ops.convert_to_numpy(model.generate(z, np.arange(10, dtype=np.int64)))
+    assert fake.shape == (10, 8, 8, 1) and np.all(np.abs(fake) <= 1.0)
+    distinct = {fake[i].tobytes() for i in range(10)}
+    assert len(distinct) == 10
+    assert np.abs(fake[0] - fake[1]).max() > 1e-4
+
+    images, labels, z = batch(DIGITS)
+    logits = model.discriminator([keras.ops.convert_to_tensor(images), keras.ops.convert_to_tensor(labels)])
+    assert tuple(logits.shape) == (4, 1)
+    other = model.discriminator([keras.ops.convert_to_tensor(images), keras.ops.convert_to_tensor(9 - labels)])
+    assert not np.allclose(keras.ops.convert_to_numpy(logits), keras.ops.convert_to_numpy(other))
+    for player in factory.players:
+        loss, logs = model.loss(player, images, labels, z)
+        assert np.isfinite(scalar(loss)) and "loss" in logs
+
+
+def test_conditional_model_needs_labels_in_the_batch():
+    model = DCGAN(DCGAN.Params(**SMALL[DCGAN], conditional=True), DIGITS)
+    images, _, z = batch(DIGITS)
+    with pytest.raises(api.ConfigError, match="labels"):
+        model.loss("generator", images, None, z)
+
+
+def test_unconditional_model_ignores_labels():
+    model = DCGAN(DCGAN.Params(**SMALL[DCGAN]), DIGITS)
+    images, labels, z = batch(DIGITS)
+    with_labels, _ = model.loss("discriminator", images, labels, z)
+    without, _ = model.loss("discriminator", images, None, z)
+    assert scalar(with_labels) == pytest.approx(scalar(without), rel=1e-6)
