@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from ganctl import __version__
-from ganctl.commands import data, recipe, system
+from ganctl.commands import data, recipe, system, train
 
 app = typer.Typer(
     name="ganctl",
@@ -38,6 +38,7 @@ def _root(
 
 
 system.register(app)
+train.register(app)
 app.add_typer(recipe.app, name="recipe")
 app.add_typer(data.app, name="data")
 

@@ -19,7 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple, Union, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
 from ganctl.api import Params
 from ganctl.errors import RecipeError
@@ -84,10 +92,10 @@ class OptimizerConfig(_Strict):
 
     @model_validator(mode="after")
     def _keys_fit_type(self) -> OptimizerConfig:
-        for key, types in _OPTIMIZER_ONLY.items():
-            if key in self.model_fields_set and self.type not in types:
+        for key, kinds in _OPTIMIZER_ONLY.items():
+            if key in self.model_fields_set and self.type not in kinds:
                 raise ValueError(
-                    f"'{key}' applies to {' and '.join(sorted(types))}, not to {self.type}; "
+                    f"'{key}' applies to {' and '.join(sorted(kinds))}, not to {self.type}; "
                     f"remove '{key}' or change 'type'"
                 )
         return self

@@ -1,0 +1,238 @@
+"""The training loop: backend-agnostic; the engine does the math.
+
+One *step* takes one batch; on it each player makes ``schedule[player]`` updates, in the order
+of ``model.players``, each with fresh latents. Latents are drawn on the host from
+``(seed, step)``, so a run is reproducible and a resumed run draws exactly what the
+uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ganctl import __version__, checkpoint
+from ganctl.checkpoint import Progress
+from ganctl.errors import ConfigError, GanctlError
+from ganctl.images import grid, save_png
+from ganctl.progress import Reporter, summary
+from ganctl.rundir import RunDir, recipe_hash
+from ganctl.sampling import latents, sample_labels
+from ganctl.session import Session
+
+SAMPLE_COUNT = 64
+_SAMPLE_STREAM = 0x5A3D1E  # separates the fixed sample latents from the training latents
+
+
+class Interrupted(GanctlError):
+    """Training stopped by SIGINT / SIGTERM after writing a checkpoint."""
+
+    def __init__(self, signum: int, run: RunDir, step: int) -> None:
+        name = signal.Signals(signum).name
+        super().__init__(
+            f"{name} received: stopped at step {step} and saved a checkpoint. "
+            f"Continue with: ganctl train --resume {run.path}"
+        )
+        self.exit_code = 128 + signum
+
+
+class NonFinite(GanctlError):
+    """A loss became NaN or infinite."""
+
+
+@dataclass
+class Outcome:
+    run: RunDir
+    progress: Progress
+    seconds: float
+
+
+@contextmanager
+def _stop_signals() -> Iterator[list[int]]:
+    """Record SIGINT / SIGTERM instead of dying; the loop checks after each step."""
+    received: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        if received:  # a second signal: stop now (checkpoints are atomic, nothing is corrupted)
+            raise KeyboardInterrupt
+        received.append(signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+class Trainer:
+    """Checks the run's shape up front (before any directory is made), then trains into ``run``."""
+
+    def __init__(self, session: Session, reporter: Reporter) -> None:
+        self.session, self.reporter = session, reporter
+        self.run: RunDir = None  # type: ignore[assignment]  # set by use()
+        self.recipe = session.recipe
+        self.engine = session.engine
+        self.model = session.model
+        self.dataset = session.dataset
+        if self.dataset is None:
+            raise GanctlError("training needs the dataset")
+        train = self.recipe.train
+        available = self.dataset.steps_per_epoch(train.batch_size)
+        if train.steps_per_epoch and train.steps_per_epoch > available:
+            raise ConfigError(
+                f"train.steps_per_epoch is {train.steps_per_epoch}, but {len(self.dataset)} examples give only "
+                f"{available} batches of {train.batch_size} per epoch: lower it, or leave it unset."
+            )
+        self.steps_per_epoch = train.steps_per_epoch or available
+        self.expected_shapes = {name: tuple(v.shape) for name, v in self.engine.state_variables().items()}
+
+    def use(self, run: RunDir) -> Trainer:
+        self.run = run
+        return self
+
+    # -- checkpoints ----------------------------------------------------------------------------
+
+    def save(self, progress: Progress) -> None:
+        meta = {"backend": self.session.backend, "recipe_hash": recipe_hash(self.recipe.to_dict())}
+        checkpoint.save(self.run.checkpoints, self.engine.state_arrays(), progress, meta,
+                        keep=self.recipe.train.keep_checkpoints)
+        self.run.update_info(step=progress.step, epoch=progress.epoch)
+
+    def restore(self) -> Progress:
+        """Load the newest usable checkpoint; Progress() when there is none yet."""
+        found, skipped = checkpoint.latest(self.run.checkpoints, self.expected_shapes)
+        for note in skipped:
+            self.reporter.note(f"warning: skipping {note}")
+        if found is None:
+            if skipped:
+                raise ConfigError(
+                    f"no usable checkpoint in {self.run.checkpoints}: {'; '.join(skipped)}. "
+                    "The run cannot be resumed; start a new one."
+                )
+            self.reporter.note("no checkpoint yet: starting this run from the beginning")
+            return Progress()
+        if found.meta.get("backend") != self.session.backend:
+            raise ConfigError(
+                f"{found.path} was written by the {found.meta.get('backend')} backend; resume with "
+                f"--backend {found.meta.get('backend')}."
+            )
+        self.engine.load_state(found.arrays)
+        self.run.truncate_metrics(found.progress.step)
+        return found.progress
+
+    # -- samples --------------------------------------------------------------------------------
+
+    def write_samples(self, name: str) -> None:
+        spec = self.session.spec
+        z = latents([self.recipe.seed, _SAMPLE_STREAM], SAMPLE_COUNT, self.model.latent_dim)
+        labels = sample_labels(SAMPLE_COUNT, spec.num_classes) if self.model.conditional else None
+        images = self.engine.generate(z, labels)
+        columns = spec.num_classes if self.model.conditional and spec.num_classes <= 16 else None
+        save_png(grid(images, columns=columns), self.run.samples / f"{name}.png")
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def fit(self, start: Progress) -> Outcome:
+        recipe, train = self.recipe, self.recipe.train
+        schedule = self.model.schedule()
+        began = time.perf_counter()
+        progress = start
+        self.reporter.start(train.epochs, self.steps_per_epoch, progress.step, progress.epoch)
+        self.run.update_info(status="running")
+        try:
+            with _stop_signals() as received:
+                for epoch in range(progress.epoch, train.epochs):
+                    epoch_logs: list[dict[str, float]] = []
+                    batches = self.dataset.batches(train.batch_size, seed=recipe.seed, epoch=epoch,
+                                                   start=progress.step_in_epoch)
+                    for index in range(progress.step_in_epoch, self.steps_per_epoch):
+                        batch = next(batches)
+                        logs = self._step(progress.step, batch, schedule)
+                        progress = Progress(progress.step + 1, epoch, index + 1)
+                        epoch_logs.append(logs)
+                        self.reporter.step(progress.step, epoch, index + 1, logs, train.batch_size)
+                        if progress.step % train.log_every == 0:
+                            self.run.log({"step": progress.step, "epoch": epoch + 1, **logs})
+                        if received:
+                            self.save(progress)
+                            self.run.update_info(status="interrupted")
+                            raise Interrupted(received[0], self.run, progress.step)
+                    progress = Progress(progress.step, epoch + 1, 0)
+                    means = summary(epoch_logs)
+                    self.run.log({"step": progress.step, "epoch": epoch + 1, "type": "epoch", **means})
+                    self.reporter.epoch(epoch, means)
+                    last = epoch + 1 == train.epochs
+                    if (epoch + 1) % train.sample_every == 0 or last:
+                        self.write_samples(f"epoch-{epoch + 1:04d}")
+                    if (epoch + 1) % train.checkpoint_every == 0 or last:
+                        self.save(progress)
+        finally:
+            self.reporter.close()
+        self.write_samples("final")
+        self.run.update_info(status="completed", step=progress.step, epoch=progress.epoch)
+        return Outcome(self.run, progress, time.perf_counter() - began)
+
+    def _step(self, step: int, batch: Any, schedule: dict[str, int]) -> dict[str, float]:
+        images = batch.images
+        labels = None if batch.labels is None else batch.labels.astype(np.int32)
+        size = images.shape[0]
+        rng = np.random.default_rng([self.recipe.seed, step])
+        logs: dict[str, float] = {}
+        for player in self.model.players:
+            for _ in range(schedule.get(player, 1)):
+                z = rng.standard_normal((size, max(self.model.latent_dim, 1)), dtype=np.float32)
+                values = self.engine.step(player, images, labels, z)
+                bad = [k for k, v in values.items() if not math.isfinite(v)]
+                if bad:
+                    raise self._non_finite(player, bad[0], values[bad[0]], step + 1)
+                logs.update({f"{player}/{k}": v for k, v in values.items()})
+        return logs
+
+    def _non_finite(self, player: str, key: str, value: float, step: int) -> NonFinite:
+        found, _ = checkpoint.latest(self.run.checkpoints)
+        kept = (f"the last finite checkpoint is {found.path} (step {found.progress.step})" if found
+                else "no checkpoint had been written yet")
+        self.run.update_info(status="failed", error=f"{player}/{key} = {value} at step {step}")
+        return NonFinite(
+            f"the {player} {key} became {value} at step {step}; training stopped and {kept}. "
+            "Lower the learning rate (train.optimizer.learning_rate), or try another loss or seed."
+        )
+
+
+def run_info(session: Session, host_plugins: dict[str, str]) -> dict[str, Any]:
+    """The initial run.json: versions, backend, devices, seed, data shape."""
+    import keras
+
+    from ganctl.engine import engine_for
+
+    engine = engine_for(session.backend)
+    return {
+        "ganctl": __version__,
+        "python": platform.python_version(),
+        "keras": keras.__version__,
+        "backend": session.backend,
+        "backend_version": engine.framework_version(),
+        "devices": engine.devices(),
+        "jit": session.jit,
+        "plugins": host_plugins,
+        "seed": session.recipe.seed,
+        "recipe_hash": recipe_hash(session.recipe.to_dict()),
+        "model": session.recipe.model.plugin,
+        "data": session.recipe.data.plugin,
+        "data_spec": session.spec.to_dict(),
+        "latent_dim": session.model.latent_dim,
+        "conditional": session.model.conditional,
+        "status": "created",
+        "step": 0,
+        "epoch": 0,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
