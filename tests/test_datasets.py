@@ -222,7 +222,7 @@ def test_params_reject_unknown_keys_and_bad_limits(factory, required):
 
 def _rows(dataset: api.Dataset) -> list[bytes]:
     images = all_images(dataset).reshape(len(dataset), -1)
-    return sorted(row.tobytes() + bytes([label]) for row, label in zip(images, dataset.labels))
+    return sorted(row.tobytes() + bytes([label]) for row, label in zip(images, dataset.labels, strict=True))
 
 
 def test_digits_splits_partition_the_data():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import inspect
 import re
 
+import pytest
+
 from pydantic import BaseModel
 
 from ganctl import hookspecs
@@ -37,14 +39,17 @@ def test_every_core_recipe_key_is_documented():
             assert f"| `{key}` |" in doc, f"{model.__name__}.{key} is missing from docs/recipes.md"
 
 
-def test_every_builtin_dataset_parameter_is_documented():
+@pytest.mark.parametrize("kind", ["datasets", "models"])
+def test_every_builtin_plugin_parameter_is_documented(kind):
     doc = _doc("recipes.md")
     host = make_host()
-    for name in host.names("datasets"):
+    for name in host.names(kind):
         section = doc.split(f"### `{name}`", 1)
-        assert len(section) == 2, f"dataset {name} has no section in docs/recipes.md"
+        assert len(section) == 2, f"{kind} {name} has no section in docs/recipes.md"
         body = section[1].split("\n### ", 1)[0]
-        for key in _keys(host.get("datasets", name).params_model):
+        if kind == "models":  # the shared parameters are listed once, above the models
+            body += doc.split("## Models (first-party)", 1)[1].split("\n### ", 1)[0]
+        for key in _keys(host.get(kind, name).params_model):
             assert f"| `{key}` |" in body, f"{name}.{key} is missing from its section of docs/recipes.md"
 
 

@@ -101,7 +101,7 @@ def test_broken_plugin_is_isolated(plugin, expected):
     assert bad.status == "failed" and expected in bad.error
     assert all(not names for names in bad.registered.values())
     assert "fine" not in host.names("datasets")  # nothing of a failed plugin is kept
-    assert host.names("models") == ["toy"]  # the others still load
+    assert "toy" in host.names("models")  # the others still load
     assert host.names("datasets") == BUILTIN_DATASETS
 
 

@@ -1,0 +1,373 @@
+"""`ganctl train` end to end: run directory, determinism, resume, signals, NaN, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from ganctl import api
+from ganctl.cli import app
+from ganctl.plugins import set_host
+
+from .conftest import make_host
+
+pytestmark = pytest.mark.backends
+
+TINY = """\
+name: tiny
+seed: 7
+data: {plugin: digits, limit: 256}
+model: {plugin: gan, latent_dim: 8, hidden: [32]}
+train:
+  epochs: 3
+  batch_size: 32
+  log_every: 4
+"""
+
+
+def backend() -> str:
+    return os.environ.get("KERAS_BACKEND", "jax")
+
+
+def final_state(run: Path) -> dict[str, np.ndarray]:
+    newest = sorted((run / "checkpoints").glob("ckpt-*.npz"))[-1]
+    with np.load(newest) as archive:
+        return {k: archive[k] for k in archive.files if k != "__meta__"}
+
+
+def assert_same_state(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def train(runner, recipe: Path, out: Path, *extra: str):
+    return runner.invoke(app, ["train", str(recipe), "--out", str(out), *extra])
+
+
+def test_train_writes_a_complete_run_directory(runner, write, tmp_path):
+    recipe = write("tiny.yaml", TINY)
+    result = train(runner, recipe, tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "run"
+    assert str(run) in result.stdout
+    info = json.loads((run / "run.json").read_text())
+    assert info["status"] == "completed" and info["backend"] == backend()
+    assert (info["step"], info["epoch"], info["seed"]) == (24, 3, 7)
+    assert info["keras"] and info["devices"] and info["plugins"]["ganctl_models"].startswith("ganctl ")
+    resolved = yaml.safe_load((run / "recipe.yaml").read_text())
+    assert resolved["model"]["hidden"] == [32] and resolved["train"]["log_every"] == 4
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
+        "ckpt-00000008.npz", "ckpt-00000016.npz", "ckpt-00000024.npz"]
+    assert {p.name for p in (run / "samples").iterdir()} == {
+        "epoch-0001.png", "epoch-0002.png", "epoch-0003.png", "final.png"}
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    epochs = [r for r in records if r.get("type") == "epoch"]
+    assert [r["epoch"] for r in epochs] == [1, 2, 3]
+    assert {"discriminator/loss", "generator/loss"} <= set(epochs[0])
+    assert [r["step"] for r in records if "type" not in r] == [4, 8, 12, 16, 20, 24]
+    # not a TTY: plain progress lines
+    assert "epoch 3/3 done" in result.stdout
+
+
+def test_same_seed_same_weights_other_seed_other_weights(runner, write, tmp_path):
+    recipe = write("tiny.yaml", TINY.replace("epochs: 3", "epochs: 1"))
+    for name, extra in (("a", []), ("b", []), ("c", ["--set", "seed=8"])):
+        assert train(runner, recipe, tmp_path / name, "-q", *extra).exit_code == 0
+    a, b, c = (final_state(tmp_path / n) for n in "abc")
+    assert_same_state(a, b)
+    assert any(not np.array_equal(a[k], c[k]) for k in a)
+
+
+def test_quiet_prints_only_the_run_directory(runner, write, tmp_path):
+    recipe = write("tiny.yaml", TINY.replace("epochs: 3", "epochs: 1"))
+    result = train(runner, recipe, tmp_path / "run", "--quiet")
+    assert result.exit_code == 0 and result.stdout.strip() == str(tmp_path / "run")
+
+
+def test_rich_progress_on_a_terminal(write, tmp_path):
+    from rich.console import Console
+
+    from ganctl.progress import RichReporter
+
+    reporter = RichReporter(Console(file=open(os.devnull, "w"), force_terminal=True, width=120, record=True))
+    reporter.start(2, 3, 0, 0)
+    for step in range(1, 4):
+        reporter.step(step, 0, step, {"d/loss": 1.25, "g/loss": 0.5}, 32)
+    reporter.epoch(0, {"d/loss": 1.0})
+    reporter.close()
+    text = reporter.progress.console.export_text()
+    assert "epochs" in text and "steps" in text and "d/loss=1" in text and "samples/s" in text
+
+
+# -- resume --------------------------------------------------------------------------------------
+
+
+def _spawn(*args: str) -> subprocess.Popen:
+    env = {**os.environ, "GANCTL_LOAD_PLUGINS": "", "KERAS_BACKEND": backend()}
+    return subprocess.Popen([sys.executable, "-m", "ganctl", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _wait_for_checkpoints(run: Path, count: int, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while len(list((run / "checkpoints").glob("ckpt-*.npz"))) < count:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no checkpoint in time"
+        time.sleep(0.02)
+
+
+LONG = TINY.replace("epochs: 3", "epochs: 12").replace("limit: 256", "limit: 512")
+
+
+def test_kill_9_then_resume_equals_an_uninterrupted_run(runner, write, tmp_path):
+    recipe = write("long.yaml", LONG)
+    assert train(runner, recipe, tmp_path / "whole", "-q").exit_code == 0
+
+    proc = _spawn("train", str(recipe), "--out", str(tmp_path / "cut"), "-q")
+    _wait_for_checkpoints(tmp_path / "cut", 2, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(list((tmp_path / "cut" / "checkpoints").glob("ckpt-*.npz"))) < 12 * 16 // 16
+    # whatever instant the kill hit, the newest complete checkpoint loads
+    result = runner.invoke(app, ["train", "--resume", str(tmp_path / "cut"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert_same_state(final_state(tmp_path / "whole"), final_state(tmp_path / "cut"))
+    info = json.loads((tmp_path / "cut" / "run.json").read_text())
+    assert info["status"] == "completed" and info["step"] == 12 * 16
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_checkpoints_mid_epoch_and_resume_is_exact(runner, write, tmp_path, signum, code):
+    recipe = write("long.yaml", LONG.replace("log_every: 4", "log_every: 1"))
+    assert train(runner, recipe, tmp_path / "whole", "-q").exit_code == 0
+    proc = _spawn("train", str(recipe), "--out", str(tmp_path / "cut"))
+    _wait_for_checkpoints(tmp_path / "cut", 1, proc)
+    time.sleep(0.3)  # somewhere inside a later epoch
+    proc.send_signal(signum)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == code, stderr
+    message = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(message) == 1 and signal.Signals(signum).name in message[0]
+    assert f"ganctl train --resume {tmp_path / 'cut'}" in message[0]
+    info = json.loads((tmp_path / "cut" / "run.json").read_text())
+    assert info["status"] == "interrupted"
+    newest = sorted((tmp_path / "cut" / "checkpoints").glob("ckpt-*.npz"))[-1]
+    assert int(newest.stem.split("-")[1]) == info["step"]
+    result = runner.invoke(app, ["train", "--resume", str(tmp_path / "cut"), "-q"])
+    assert result.exit_code == 0, result.output
+    assert_same_state(final_state(tmp_path / "whole"), final_state(tmp_path / "cut"))
+    steps = [r["step"] for r in map(json.loads, (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines())
+             if "type" not in r]
+    assert steps == list(range(1, 12 * 16 + 1))  # no step logged twice or lost
+
+
+def test_corrupt_newest_checkpoint_falls_back_to_the_previous(runner, write, tmp_path):
+    recipe = write("tiny.yaml", TINY)
+    assert train(runner, recipe, tmp_path / "run", "-q", "--set", "train.epochs=2").exit_code == 0
+    checkpoints = sorted((tmp_path / "run" / "checkpoints").glob("ckpt-*.npz"))
+    data = checkpoints[-1].read_bytes()
+    checkpoints[-1].write_bytes(data[: len(data) // 2])  # a truncated file
+    (tmp_path / "run" / "checkpoints" / ".ckpt-00000099.npz.abc.tmp").write_bytes(b"partial")
+    result = runner.invoke(app, ["train", "--resume", str(tmp_path / "run"), "--set", "train.epochs=3"])
+    assert result.exit_code == 0, result.output
+    assert "skipping checkpoint" in result.output and "ckpt-00000016.npz is corrupt" in result.output
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["step"] == 24
+
+
+def test_resume_of_a_finished_run_says_how_to_continue(runner, write, tmp_path):
+    recipe = write("tiny.yaml", TINY.replace("epochs: 3", "epochs: 1"))
+    assert train(runner, recipe, tmp_path / "run", "-q").exit_code == 0
+    result = runner.invoke(app, ["train", "--resume", str(tmp_path / "run")])
+    assert result.exit_code == 0 and "already finished its 1 epochs" in result.stdout
+    assert "--set train.epochs=2" in result.stdout
+
+
+# -- bad input -----------------------------------------------------------------------------------
+
+
+def test_bad_input_fails_before_anything_is_written(runner, write, tmp_path):
+    np.savez(tmp_path / "odd.npz", images=np.zeros((64, 13, 13), np.uint8))
+    cases = [
+        (TINY.replace("{plugin: digits, limit: 256}", f"{{plugin: npz, path: {tmp_path / 'odd.npz'}}}")
+         .replace("plugin: gan, latent_dim: 8, hidden: [32]", "plugin: dcgan"),
+         "cannot make 13x13 images"),
+        (TINY.replace("batch_size: 32", "batch_size: 300"), "batch size 300 is larger than the dataset (256 examples)"),
+        (TINY.replace("epochs: 3", "epochs: 3\n  steps_per_epoch: 99"), "train.steps_per_epoch is 99"),
+        (TINY.replace("plugin: gan,", "plugin: gam,"), "unknown model plugin 'gam'. Did you mean 'gan'?"),
+    ]
+    for text, expected in cases:
+        result = train(runner, write("bad.yaml", text), tmp_path / "never")
+        assert result.exit_code == 2, result.output
+        assert expected in result.stderr and "Traceback" not in result.output
+        assert not (tmp_path / "never").exists()
+
+
+def test_unwritable_output(runner, write, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = train(runner, write("tiny.yaml", TINY), blocker / "run")
+    assert result.exit_code == 2 and "cannot create the run directory" in result.stderr
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "keep.txt").write_text("precious")
+    result = train(runner, write("tiny.yaml", TINY), existing)
+    assert result.exit_code == 2 and "already exists" in result.stderr
+    assert (existing / "keep.txt").read_text() == "precious"
+
+
+def test_resume_refuses_another_recipe_or_backend(runner, write, tmp_path):
+    recipe = write("tiny.yaml", TINY.replace("epochs: 3", "epochs: 1"))
+    assert train(runner, recipe, tmp_path / "run", "-q").exit_code == 0
+    other = write("other.yaml", TINY.replace("latent_dim: 8", "latent_dim: 9"))
+    result = runner.invoke(app, ["train", str(other), "--resume", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "model.latent_dim" in result.stderr
+    result = runner.invoke(app, ["train", "--resume", str(tmp_path / "run"), "--set", "train.batch_size=16"])
+    assert result.exit_code == 2 and "train.batch_size" in result.stderr
+    foreign = "torch" if backend() != "torch" else "jax"
+    result = runner.invoke(app, ["train", "--resume", str(tmp_path / "run"), "--backend", foreign])
+    assert result.exit_code == 2 and f"trained on the {backend()} backend" in result.stderr
+    assert runner.invoke(app, ["train", "--resume", str(tmp_path / "nope")]).exit_code == 2
+    assert runner.invoke(app, ["train"]).exit_code == 2
+
+
+def test_all_checkpoints_corrupt_is_a_clear_error(runner, write, tmp_path):
+    recipe = write("tiny.yaml", TINY.replace("epochs: 3", "epochs: 1"))
+    assert train(runner, recipe, tmp_path / "run", "-q").exit_code == 0
+    for path in (tmp_path / "run" / "checkpoints").glob("*.npz"):
+        path.write_bytes(b"garbage")
+    result = runner.invoke(app, ["train", "--resume", str(tmp_path / "run"), "--set", "train.epochs=2"])
+    assert result.exit_code == 2 and "no usable checkpoint" in result.stderr
+
+
+# -- NaN -----------------------------------------------------------------------------------------
+
+
+class Exploding(api.GenerativeModel):
+    """A one-player model whose loss turns NaN at its 11th step."""
+
+    players = ("net",)
+    latent_dim = 1
+
+    class Params(api.Params):
+        pass
+
+    def __init__(self, params, spec):
+        super().__init__(params, spec)
+        import keras
+
+        self.net = keras.Sequential([keras.Input(spec.shape), keras.layers.Flatten(), keras.layers.Dense(1)])
+        self.counter = keras.Variable(0.0, trainable=False, name="counter")
+        self.net.counter = self.counter  # tracked, so it is part of the model's state
+
+    def networks(self):
+        return {"net": self.net}
+
+    @property
+    def generator(self):
+        return self.net
+
+    def loss(self, player, images, labels, z):
+        from keras import ops
+
+        self.counter.assign(self.counter + 1.0)
+        value = ops.mean(self.net(images) ** 2)
+        value = ops.where(self.counter > 10.0, ops.log(-ops.ones_like(value)), value)
+        return value, {"loss": value}
+
+    def generate(self, z, labels=None):
+        from keras import ops
+
+        return ops.tanh(ops.reshape(ops.repeat(self.net.layers[-1].kernel[0, 0], 64), (1, 8, 8, 1)) * z[:, :1, None, None])
+
+
+class ExplodingPlugin:
+    @staticmethod
+    @api.hookimpl
+    def register_models(register):
+        register("exploding", Exploding)
+
+
+def test_nan_stops_keeps_the_last_finite_checkpoint(runner, write, tmp_path):
+    set_host(make_host((ExplodingPlugin, "exploding")))
+    text = TINY.replace("plugin: gan, latent_dim: 8, hidden: [32]", "plugin: exploding")
+    result = train(runner, write("nan.yaml", text), tmp_path / "run")
+    assert result.exit_code == 1
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("error:")]
+    assert "the net loss became nan at step 11" in line
+    assert "ckpt-00000008.npz (step 8)" in line and "learning_rate" in line
+    assert [p.name for p in (tmp_path / "run" / "checkpoints").glob("*.npz")] == ["ckpt-00000008.npz"]
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["status"] == "failed" and "step 11" in info["error"]
+
+
+# -- generate ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """A conditional dcgan trained for one epoch on 8x8 digits."""
+    from typer.testing import CliRunner
+
+    folder = tmp_path_factory.mktemp("trained")
+    recipe = folder / "r.yaml"
+    recipe.write_text(TINY.replace("plugin: gan, latent_dim: 8, hidden: [32]",
+                                   "plugin: dcgan, latent_dim: 8, filters: 16, conditional: true")
+                      .replace("epochs: 3", "epochs: 1"))
+    set_host(None)
+    result = CliRunner().invoke(app, ["train", str(recipe), "--out", str(folder / "run"), "-q"])
+    assert result.exit_code == 0, result.output
+    return folder / "run"
+
+
+def test_generate_npz_and_png(runner, trained, tmp_path):
+    result = runner.invoke(app, ["generate", str(trained), "-n", "300", "--seed", "3", "--out", str(tmp_path / "a.npz")])
+    assert result.exit_code == 0, result.output
+    with np.load(tmp_path / "a.npz") as data:
+        images, labels = data["images"], data["labels"]
+    assert images.shape == (300, 8, 8, 1) and images.dtype == np.float32
+    assert images.min() >= -1 and images.max() <= 1
+    assert labels.dtype == np.int64 and list(labels[:12]) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+    again = runner.invoke(app, ["generate", str(trained), "-n", "300", "--seed", "3", "--out", str(tmp_path / "b.npz")])
+    assert again.exit_code == 0
+    with np.load(tmp_path / "b.npz") as data:
+        np.testing.assert_array_equal(data["images"], images)
+    seven = runner.invoke(app, ["generate", str(trained), "-n", "5", "--label", "7", "--out", str(tmp_path / "7.npz")])
+    assert seven.exit_code == 0
+    with np.load(tmp_path / "7.npz") as data:
+        assert list(data["labels"]) == [7] * 5
+    png = runner.invoke(app, ["generate", str(trained), "-n", "10", "--out", str(tmp_path / "g.png")])
+    assert png.exit_code == 0 and (tmp_path / "g.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["-n", "0"], "-n must be at least 1"),
+        (["--label", "10"], "--label 10 is outside the classes of this model: use 0 to 9"),
+        (["--out", "x.jpg"], "must end in .png"),
+        (["--out", "/proc/nope/x.npz"], "cannot write /proc/nope/x.npz"),
+    ],
+)
+def test_generate_bad_input(runner, trained, tmp_path, args, expected):
+    full = ["generate", str(trained), "--out", str(tmp_path / "o.npz"), *args]
+    result = runner.invoke(app, full)
+    assert result.exit_code == 2 and expected in result.stderr, result.output
+
+
+def test_generate_label_on_unconditional_and_missing_run(runner, write, tmp_path):
+    recipe = write("tiny.yaml", TINY.replace("epochs: 3", "epochs: 1"))
+    assert train(runner, recipe, tmp_path / "run", "-q").exit_code == 0
+    result = runner.invoke(app, ["generate", str(tmp_path / "run"), "--label", "1", "--out", str(tmp_path / "o.png")])
+    assert result.exit_code == 2 and "--label is only for conditional models" in result.stderr
+    result = runner.invoke(app, ["generate", str(tmp_path), "--out", str(tmp_path / "o.png")])
+    assert result.exit_code == 2 and "is not a ganctl run directory" in result.stderr
