@@ -7,6 +7,7 @@ Usage: KERAS_BACKEND=<backend> python tests/backend_probe.py OUT.npz
 from __future__ import annotations
 
 import sys
+import zlib
 
 import numpy as np
 
@@ -39,11 +40,13 @@ def main(out: str) -> None:
         model = factory(factory.Params(**params), spec)
         optimizers = {p: make_optimizer(OptimizerConfig(), p) for p in model.players}
         engine = engine_module.Engine(model, optimizers, jit=False)
-        weights = np.random.default_rng(1)
-        for variable in engine.model_variables():
-            if variable.trainable:
-                variable.assign(weights.normal(scale=0.2, size=variable.shape).astype(np.float32))
-        engine.load_state(engine.state_arrays())
+        state = engine.state_arrays()
+        for name, variable in engine.state_variables().items():
+            if name.startswith("model/") and variable.trainable:
+                # the same values on every backend, whatever the order variables were made in
+                weights = np.random.default_rng(zlib.crc32(variable.path.encode()))
+                state[name] = weights.normal(scale=0.2, size=variable.shape).astype(np.float32)
+        engine.load_state(state)
         for player in model.players:
             loss, grads = engine.gradients(player, images, labels if model.conditional else None, z)
             results[f"{name}/{player}/loss"] = np.float64(loss)

@@ -22,6 +22,7 @@ import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
 from ganctl.engine import engine_for  # noqa: E402
+from ganctl.session import resolve_jit  # noqa: E402
 
 pytestmark = pytest.mark.backends
 
@@ -67,7 +68,7 @@ class Critic(api.GenerativeModel):
 def _critic_engine(batchnorm: bool):
     spec = api.DataSpec(height=1, width=3, channels=1)
     model = Critic(Critic.Params(batchnorm=batchnorm), spec)
-    return model, engine_for(BACKEND).Engine(model, {"critic": keras.optimizers.SGD(0.1)}, jit=True)
+    return model, engine_for(BACKEND).Engine(model, {"critic": keras.optimizers.SGD(0.1)}, jit=resolve_jit("auto", BACKEND))
 
 
 def test_gradient_penalty_is_differentiated_through_the_input_gradient():
@@ -84,6 +85,16 @@ def test_gradient_penalty_is_differentiated_through_the_input_gradient():
     engine.sync()
     kernel = ops.convert_to_numpy(model.critic.layers[-1].kernel).reshape(-1)
     np.testing.assert_allclose(kernel, w - 0.1 * kernel_grad, rtol=1e-5)
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="torch.compile is the torch engine's jit")
+def test_torch_falls_back_to_eager_where_compile_cannot_follow():
+    model, _ = _critic_engine(batchnorm=False)
+    engine = engine_for("torch").Engine(model, {"critic": keras.optimizers.SGD(0.1)}, jit=True)
+    images = np.ones((4, 1, 3, 1), np.float32)
+    with pytest.warns(UserWarning, match="running it eagerly"):
+        logs = engine.step("critic", images, None, np.zeros((4, 1), np.float32))
+    assert np.isfinite(logs["loss"])
 
 
 def test_input_gradient_with_batchnorm_updates_statistics_and_stays_finite():

@@ -8,6 +8,7 @@ here imports a backend framework directly.
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
@@ -106,5 +107,10 @@ class Engine(ABC):
         import keras
 
         self.sync()
-        return np.asarray(keras.ops.convert_to_numpy(self.model.generate(z, labels)))
+        with self.inference():
+            return np.asarray(keras.ops.convert_to_numpy(self.model.generate(z, labels)))
+
+    def inference(self) -> contextlib.AbstractContextManager[Any]:
+        """A context for forward passes that need no gradients."""
+        return contextlib.nullcontext()
 

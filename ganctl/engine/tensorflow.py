@@ -83,7 +83,8 @@ class TensorFlowEngine(BaseEngine):
 
     def gradients(self, player: str, images: Any, labels: Any, z: Any) -> tuple[float, list[np.ndarray]]:
         loss, _, grads = self._tape(player, images, labels, z)
-        return float(loss), [np.asarray(g) for g in grads]
+        # embeddings get sparse IndexedSlices gradients: densify them for comparison
+        return float(loss), [np.asarray(tf.convert_to_tensor(g)) for g in grads]
 
 
 Engine = TensorFlowEngine

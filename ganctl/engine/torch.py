@@ -7,6 +7,7 @@ faster than letting it), and each parameter's ``.grad`` is cleared rather than z
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -49,6 +50,7 @@ class TorchEngine(BaseEngine):
         self._live: str | None = None
         self._all = {id(v): v for p in model.players for v in self.networks[p].trainable_variables}
         self._forward: dict[str, Callable[..., Any]] = {}
+        self._eager: set[str] = set()
 
     def _activate(self, player: str) -> list[Any]:
         own = self.networks[player].trainable_variables
@@ -69,8 +71,18 @@ class TorchEngine(BaseEngine):
         variables = self._activate(player)
         for variable in variables:
             variable.value.grad = None
-        loss, logs = self._loss(player)(images, labels, z)
-        loss.backward()
+        try:
+            loss, logs = self._loss(player)(images, labels, z)
+            loss.backward()
+        except RuntimeError as exc:
+            if not self.jit or player in self._eager:
+                raise
+            # torch.compile cannot express everything (double backward for gradient penalties,
+            # say): run this player eagerly from now on.
+            warnings.warn(f"torch.compile failed for the {player} step ({exc}); running it eagerly", stacklevel=2)
+            self._eager.add(player)
+            self._forward[player] = lambda images, labels, z: self.model.loss(player, images, labels, z)
+            return self._backward(player, images, labels, z)
         grads = [v.value.grad if v.value.grad is not None else torch.zeros_like(v.value) for v in variables]
         return loss, logs, grads
 
@@ -79,6 +91,9 @@ class TorchEngine(BaseEngine):
         with torch.no_grad():
             self.optimizers[player].apply(grads, self.networks[player].trainable_variables)
         return {key: value.detach() for key, value in logs.items()}
+
+    def inference(self) -> Any:
+        return torch.no_grad()
 
     def gradients(self, player: str, images: Any, labels: Any, z: Any) -> tuple[float, list[np.ndarray]]:
         loss, _, grads = self._backward(player, images, labels, z)

@@ -1,0 +1,745 @@
+"""Training throughput: ganctl's dcgan step against a hand-written step and a plain PyTorch loop.
+
+Targets (issue): ganctl within 3 % of a hand-written step of the same Keras networks on every
+backend; on its best CPU backend at least 1.3x a plain PyTorch loop (nn.Module + torch.optim).
+
+Variants, per case (the quickstart's 8x8 dcgan; a 28x28 one of Fashion-MNIST's shape):
+
+* ``ganctl``: the model, optimizers and engine built as ``open_session`` builds them
+  (``train.jit: auto``), stepped by the trainer's own ``Trainer._step``: per iteration each
+  player updates once on the same batch, with latents drawn on the host, and every logged value
+  comes back to the host as a float.
+* ``hand-written``: a second copy of the same Keras networks (same seed: same initial weights)
+  trained by a minimal step written for the backend, with no ganctl code in it: JAX
+  ``jax.value_and_grad`` over ``stateless_call`` + ``optimizer.stateless_apply`` under
+  ``jax.jit``; TensorFlow ``GradientTape`` in ``tf.function`` (no XLA, as ganctl on CPUs);
+  PyTorch ``loss.backward()`` + ``optimizer.apply`` with the other network frozen (eager, as
+  ganctl). Same loss, batch, latents and player order as ganctl (so the losses must match,
+  which is checked during warm-up); each player's loss comes back as a float every step.
+* ``plain PyTorch``: an ``nn.Module`` DCGAN with the same layer shapes, ``torch.optim.Adam``
+  and ``BCEWithLogitsLoss``, written like the PyTorch DCGAN tutorial: one ``z`` per iteration,
+  D step on ``fake.detach()``, then G step through the same ``fake``, ``.item()`` each step.
+  ``plain PyTorch (fresh z)`` does ganctl's work instead (a new ``z`` and generator pass for
+  each player). Ratios divide by the tutorial loop.
+
+Every torch process runs twice by default: with torch's default thread count (all cores) and
+with one thread, because on a 2-core machine shared with other work torch's OpenMP threads can
+collapse (10x slower), while JAX and TensorFlow degrade gracefully.
+
+Method: the Keras backend is fixed per process, so each backend (and each torch thread setting)
+runs in a child process. The parent starts the children one after another (each builds and
+compiles while the others wait), then runs rounds. A round is made of short slices; in each
+slice every child in turn runs a few iterations while the others sit idle on a pipe, and inside
+a child the variants alternate iteration by iteration (A B, B A, ...). So all variants are
+measured close together in time, and the ratios are *paired*: computed within each round, then
+summarised as median [min, max] over rounds. Warm-up and compilation are not timed. A child that
+is very slow in a round (past ``--cap`` seconds) ends its round early rather than stall the run.
+
+Usage:
+    python bench/train_throughput.py                 # full run: both cases (~8-10 min on 2 cores)
+    python bench/train_throughput.py --quick         # smoke run: 8x8, short rounds (~1-2 min)
+    python bench/train_throughput.py --cases 8x8 --backends jax tensorflow --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BACKENDS = ("jax", "tensorflow", "torch")
+PLAIN = "plain-torch"
+
+# The benchmark case is pinned here rather than read from recipes/, so that editing a recipe
+# does not silently change what is measured: the quickstart's dcgan as of the issue (8x8
+# digits, latent_dim 32, filters 64, non-saturating BCE, batch 64, Adam 2e-4 / 0.5).
+RECIPE: dict[str, Any] = {
+    "name": "bench",
+    "seed": 0,
+    "data": {"plugin": "digits"},  # not loaded: the benchmark feeds a fixed random batch
+    "model": {"plugin": "dcgan", "latent_dim": 32, "filters": 64, "loss": "bce"},
+    "train": {"batch_size": 64, "optimizer": {"type": "adam", "learning_rate": 2.0e-4, "beta_1": 0.5}},
+}
+BATCH = RECIPE["train"]["batch_size"]
+
+
+class Case:
+    def __init__(self, key: str, title: str, shape: tuple[int, int, int], model: dict[str, Any],
+                 iters: int, slice_: int, cap: float) -> None:
+        self.key, self.title, self.shape, self.model = key, title, shape, model
+        self.iters, self.slice, self.cap = iters, slice_, cap  # per round: iterations, per slice, seconds cap
+
+
+CASES = {
+    "8x8": Case("8x8", "8x8 quickstart", (8, 8, 1), {}, iters=30, slice_=5, cap=8.0),
+    "28x28": Case("28x28", "28x28 fashion-mnist shape", (28, 28, 1), {"latent_dim": 64, "filters": 64},
+                  iters=4, slice_=1, cap=8.0),
+}
+
+GANCTL, HAND = "ganctl", "hand-written"
+TUTORIAL, FRESH = "plain PyTorch", "plain PyTorch (fresh z)"
+WARMUP = 5  # untimed iterations of every variant after building (the first ones compile)
+NOISY = 0.06  # a paired ratio whose (max - min) / median over rounds exceeds this is flagged
+
+
+# ============================================================================================
+# Child: builds and times the variants of one backend
+# ============================================================================================
+
+
+def _recipe_and_spec(case: str) -> tuple[Any, Any, Any]:
+    from ganctl.api import DataSpec
+    from ganctl.plugins import get_host
+    from ganctl.recipe import validate
+
+    host = get_host()
+    raw = json.loads(json.dumps(RECIPE))
+    raw["model"].update(CASES[case].model)
+    return validate(raw, host, source="bench"), DataSpec(*CASES[case].shape), host
+
+
+def _images(recipe: Any, spec: Any) -> tuple[Any, Any]:
+    """Random uint8 images of the case's shape, as a dataset, and one fixed batch from it."""
+    import numpy as np
+
+    from ganctl.api import ArrayDataset
+
+    rng = np.random.default_rng(12345)
+    raw = rng.integers(0, 256, size=(4 * recipe.train.batch_size, *spec.shape), dtype=np.uint8)
+    dataset = ArrayDataset(raw, raw_range=(0, 255))
+    return dataset, next(dataset.batches(recipe.train.batch_size, seed=0))
+
+
+def _latents(seed: int, step: int, size: int, dim: int, count: int) -> list[Any]:
+    """The latents Trainer._step draws at ``step``: one [size, dim] array per player update."""
+    import numpy as np
+
+    rng = np.random.default_rng([seed, step])
+    return [rng.standard_normal((size, max(dim, 1)), dtype=np.float32) for _ in range(count)]
+
+
+def ganctl_variant(backend: str, case: str) -> tuple[Callable[[int], list[float]], dict[str, Any]]:
+    """An iteration of ganctl's own training loop (Trainer._step) on the recipe's dcgan."""
+    from ganctl.engine import engine_for
+    from ganctl.optim import make_optimizer
+    from ganctl.progress import Reporter
+    from ganctl.session import Session, build_model, resolve_jit
+    from ganctl.trainer import Trainer
+
+    engine_module = engine_for(backend)  # first, as open_session does: it may configure the backend
+    recipe, spec, host = _recipe_and_spec(case)
+    dataset, batch = _images(recipe, spec)
+    model = build_model(recipe, spec, host)
+    optimizers = {p: make_optimizer(recipe.train.optimizer_for(p), f"{p}_optimizer") for p in model.players}
+    jit = resolve_jit(recipe.train.jit, backend)
+    engine = engine_module.Engine(model, optimizers, jit)
+    session = Session(recipe, backend, spec, dataset, model, engine, jit)
+    trainer = Trainer(session, Reporter())
+    schedule = model.schedule()
+
+    def iteration(step: int) -> list[float]:
+        logs = trainer._step(step, batch, schedule)
+        return [logs[f"{p}/loss"] for p in model.players]
+
+    info = {"jit": jit, "players": list(model.players), "batch": recipe.train.batch_size,
+            "latent_dim": model.latent_dim, "seed": recipe.seed, "images": batch.images,
+            "parameters": sum(int(math.prod(v.shape)) for n in model.networks().values()
+                              for v in n.trainable_variables)}
+    return iteration, info
+
+
+def _hand_networks(case: str) -> tuple[Any, Any, Any, Any, Any]:
+    """A second, independent copy of the dcgan's Keras networks (same seed: same weights)."""
+    import keras
+
+    from ganctl.session import build_model
+
+    recipe, spec, host = _recipe_and_spec(case)
+    model = build_model(recipe, spec, host)  # only to build the architecture; not used to train
+    opt = recipe.train.optimizer_for("generator")
+
+    def adam(name: str) -> Any:
+        return keras.optimizers.Adam(learning_rate=opt.learning_rate, beta_1=opt.beta_1, beta_2=opt.beta_2, name=name)
+
+    return model.generator, model.discriminator, adam("g_adam"), adam("d_adam"), recipe
+
+
+def hand_jax(case: str) -> Callable[[Any, Any, Any], list[float]]:
+    import jax
+    import jax.numpy as jnp
+
+    gen, disc, g_opt, d_opt, _ = _hand_networks(case)
+    g_opt.build(gen.trainable_variables)
+    d_opt.build(disc.trainable_variables)
+
+    def g_loss(g_tv, g_ntv, d_tv, d_ntv, z):
+        fake, g_ntv = gen.stateless_call(g_tv, g_ntv, z, training=True)
+        logits, d_ntv = disc.stateless_call(d_tv, d_ntv, fake, training=True)
+        return jnp.mean(jax.nn.softplus(-logits)), (g_ntv, d_ntv)
+
+    def d_loss(d_tv, d_ntv, g_tv, g_ntv, images, z):
+        fake, g_ntv = gen.stateless_call(g_tv, g_ntv, z, training=True)
+        fake_logits, d_ntv = disc.stateless_call(d_tv, d_ntv, fake, training=True)
+        real_logits, d_ntv = disc.stateless_call(d_tv, d_ntv, images, training=True)
+        loss = jnp.mean(jax.nn.softplus(-real_logits)) + jnp.mean(jax.nn.softplus(fake_logits))
+        return loss, (g_ntv, d_ntv)
+
+    g_grad, d_grad = jax.value_and_grad(g_loss, has_aux=True), jax.value_and_grad(d_loss, has_aux=True)
+
+    @jax.jit
+    def g_step(g_tv, g_ntv, d_tv, d_ntv, g_ov, z):
+        (loss, (g_ntv, d_ntv)), grads = g_grad(g_tv, g_ntv, d_tv, d_ntv, z)
+        g_tv, g_ov = g_opt.stateless_apply(g_ov, grads, g_tv)
+        return loss, g_tv, g_ntv, d_ntv, g_ov
+
+    @jax.jit
+    def d_step(d_tv, d_ntv, g_tv, g_ntv, d_ov, images, z):
+        (loss, (g_ntv, d_ntv)), grads = d_grad(d_tv, d_ntv, g_tv, g_ntv, images, z)
+        d_tv, d_ov = d_opt.stateless_apply(d_ov, grads, d_tv)
+        return loss, d_tv, d_ntv, g_ntv, d_ov
+
+    s = {
+        "g_tv": [v.value for v in gen.trainable_variables], "g_ntv": [v.value for v in gen.non_trainable_variables],
+        "d_tv": [v.value for v in disc.trainable_variables], "d_ntv": [v.value for v in disc.non_trainable_variables],
+        "g_ov": [v.value for v in g_opt.variables], "d_ov": [v.value for v in d_opt.variables],
+    }
+
+    def iteration(images: Any, z_g: Any, z_d: Any) -> list[float]:
+        g, s["g_tv"], s["g_ntv"], s["d_ntv"], s["g_ov"] = g_step(s["g_tv"], s["g_ntv"], s["d_tv"], s["d_ntv"], s["g_ov"], z_g)
+        d, s["d_tv"], s["d_ntv"], s["g_ntv"], s["d_ov"] = d_step(s["d_tv"], s["d_ntv"], s["g_tv"], s["g_ntv"], s["d_ov"], images, z_d)
+        return [float(g), float(d)]
+
+    return iteration
+
+
+def hand_tensorflow(case: str) -> Callable[[Any, Any, Any], list[float]]:
+    import tensorflow as tf
+
+    gen, disc, g_opt, d_opt, _ = _hand_networks(case)
+
+    @tf.function
+    def g_step(z):
+        with tf.GradientTape() as tape:
+            logits = disc(gen(z, training=True), training=True)
+            loss = tf.reduce_mean(tf.nn.softplus(-logits))
+        g_opt.apply(tape.gradient(loss, gen.trainable_variables), gen.trainable_variables)
+        return loss
+
+    @tf.function
+    def d_step(images, z):
+        with tf.GradientTape() as tape:
+            fake_logits = disc(gen(z, training=True), training=True)
+            real_logits = disc(images, training=True)
+            loss = tf.reduce_mean(tf.nn.softplus(-real_logits)) + tf.reduce_mean(tf.nn.softplus(fake_logits))
+        d_opt.apply(tape.gradient(loss, disc.trainable_variables), disc.trainable_variables)
+        return loss
+
+    def iteration(images: Any, z_g: Any, z_d: Any) -> list[float]:
+        return [float(g_step(z_g)), float(d_step(images, z_d))]
+
+    return iteration
+
+
+def hand_torch(case: str) -> Callable[[Any, Any, Any], list[float]]:
+    import torch
+    import torch.nn.functional as F
+
+    gen, disc, g_opt, d_opt, _ = _hand_networks(case)
+    g_opt.build(gen.trainable_variables)
+    d_opt.build(disc.trainable_variables)
+    g_params = [v.value for v in gen.trainable_variables]
+    d_params = [v.value for v in disc.trainable_variables]
+
+    def train_only(own: list[Any], other: list[Any]) -> None:
+        for p in other:
+            p.requires_grad_(False)
+        for p in own:
+            p.requires_grad_(True)
+            p.grad = None
+
+    def iteration(images: Any, z_g: Any, z_d: Any) -> list[float]:
+        images, z_g, z_d = torch.from_numpy(images), torch.from_numpy(z_g), torch.from_numpy(z_d)
+        train_only(g_params, d_params)
+        g_loss = F.softplus(-disc(gen(z_g, training=True), training=True)).mean()
+        g_loss.backward()
+        with torch.no_grad():
+            g_opt.apply([p.grad for p in g_params], gen.trainable_variables)
+        train_only(d_params, g_params)
+        fake_logits = disc(gen(z_d, training=True), training=True)
+        real_logits = disc(images, training=True)
+        d_loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+        d_loss.backward()
+        with torch.no_grad():
+            d_opt.apply([p.grad for p in d_params], disc.trainable_variables)
+        return [g_loss.item(), d_loss.item()]
+
+    return iteration
+
+
+HAND_STEPS = {"jax": hand_jax, "tensorflow": hand_tensorflow, "torch": hand_torch}
+
+
+def _dcgan_layout(case: str) -> dict[str, Any]:
+    """Channel and size plan of ganctl's dcgan for the case, read from the plugin itself."""
+    from ganctl_models.dcgan import channels, upsampling_plan
+
+    recipe, spec, _ = _recipe_and_spec(case)
+    p = recipe.model.params
+    k, bh, bw = upsampling_plan(spec.height, spec.width)
+    return {
+        "k": k, "base": (bh, bw), "latent": p.latent_dim, "image_channels": spec.channels,
+        "g_channels": [channels(p.filters, s) for s in range(k + 1)],  # base, then each up-step
+        "d_channels": [channels(p.filters, k - s) for s in range(1, k + 1)],  # each down-step
+        "size": (spec.height, spec.width), "batch": recipe.train.batch_size, "seed": recipe.seed,
+        "lr": recipe.train.optimizer_for("generator").learning_rate,
+        "betas": (recipe.train.optimizer_for("generator").beta_1, recipe.train.optimizer_for("generator").beta_2),
+    }
+
+
+def plain_torch_variant(case: str, fresh_z: bool, images_nhwc: Any) -> tuple[Callable[[int], list[float]], int]:
+    """One iteration of the PyTorch DCGAN tutorial's loop; and the trainable parameter count."""
+    import torch
+    from torch import nn
+
+    L = _dcgan_layout(case)
+    gc, dc, (bh, bw) = L["g_channels"], L["d_channels"], L["base"]
+
+    class Generator(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.project = nn.Sequential(
+                nn.Linear(L["latent"], bh * bw * gc[0], bias=False), nn.BatchNorm1d(bh * bw * gc[0], eps=1e-3, momentum=0.1),
+                nn.ReLU(),
+            )
+            layers: list[nn.Module] = []
+            for c_in, c_out in zip(gc[:-1], gc[1:], strict=True):
+                layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out, eps=1e-3, momentum=0.1),
+                           nn.ReLU()]
+            layers += [nn.Conv2d(gc[-1], L["image_channels"], 3, 1, 1), nn.Tanh()]
+            self.up = nn.Sequential(*layers)
+
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            return self.up(self.project(z).view(-1, gc[0], bh, bw))
+
+    class Discriminator(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            layers: list[nn.Module] = []
+            c_in = L["image_channels"]
+            for c_out in dc:
+                layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(0.2)]
+                c_in = c_out
+            self.down = nn.Sequential(*layers, nn.Flatten())
+            self.logit = nn.Linear(bh * bw * dc[-1], 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.logit(self.down(x))
+
+    torch.manual_seed(L["seed"])
+    net_g, net_d = Generator(), Discriminator()
+    opt_g = torch.optim.Adam(net_g.parameters(), lr=L["lr"], betas=L["betas"])
+    opt_d = torch.optim.Adam(net_d.parameters(), lr=L["lr"], betas=L["betas"])
+    criterion = nn.BCEWithLogitsLoss()
+    batch = L["batch"]
+    real = torch.from_numpy(images_nhwc).permute(0, 3, 1, 2).contiguous()  # the loader's NCHW batch
+    ones, zeros = torch.ones(batch, 1), torch.zeros(batch, 1)
+
+    def iteration(step: int) -> list[float]:
+        # D step: real -> 1, fake (detached) -> 0
+        net_d.zero_grad(set_to_none=True)
+        fake = net_g(torch.randn(batch, L["latent"]))
+        err_d = criterion(net_d(real), ones) + criterion(net_d(fake.detach()), zeros)
+        err_d.backward()
+        opt_d.step()
+        # G step: non-saturating, fake -> 1
+        net_g.zero_grad(set_to_none=True)
+        if fresh_z:
+            fake = net_g(torch.randn(batch, L["latent"]))
+        err_g = criterion(net_d(fake), ones)
+        err_g.backward()
+        opt_g.step()
+        return [err_g.item(), err_d.item()]
+
+    return iteration, sum(p.numel() for net in (net_g, net_d) for p in net.parameters())
+
+
+def build_child(backend: str, cases: list[str]) -> tuple[dict[tuple[str, str], Callable[[int], Any]], dict[str, Any]]:
+    """Every variant this process times, keyed by (case, variant), each ``f(step) -> losses``."""
+    variants: dict[tuple[str, str], Callable[[int], Any]] = {}
+    checks: dict[str, Any] = {}
+    for case in cases:
+        if backend == PLAIN:
+            recipe, spec, _ = _recipe_and_spec(case)
+            _, batch = _images(recipe, spec)
+            variants[(case, TUTORIAL)], count = plain_torch_variant(case, False, batch.images)
+            variants[(case, FRESH)], _ = plain_torch_variant(case, True, batch.images)
+            for step in range(WARMUP):
+                variants[(case, TUTORIAL)](step)
+                variants[(case, FRESH)](step)
+            checks[case] = {"trainable_parameters": count}
+            continue
+        ours, info = ganctl_variant(backend, case)
+        hand = HAND_STEPS[backend](case)
+        images, size, dim, seed = info["images"], info["batch"], info["latent_dim"], info["seed"]
+        if info["players"] != ["generator", "discriminator"]:
+            raise SystemExit(f"unexpected players {info['players']}")
+
+        def hand_step(step: int, hand: Any = hand, images: Any = images, size: int = size, dim: int = dim,
+                      seed: int = seed) -> list[float]:
+            z_g, z_d = _latents(seed, step, size, dim, 2)  # what Trainer._step draws at this step
+            return hand(images, z_g, z_d)
+
+        # Warm-up (compiles) doubles as an equivalence check: same weights, batch and latents,
+        # so both must give the same losses at every step (up to float reassociation).
+        diff = 0.0
+        for step in range(WARMUP):
+            a, b = ours(step), hand_step(step)
+            diff = max(diff, *(abs(x - y) / max(1.0, abs(x)) for x, y in zip(a, b, strict=True)))
+        checks[case] = {"max_rel_loss_diff": diff, "jit": info["jit"], "trainable_parameters": info["parameters"]}
+        variants[(case, GANCTL)] = ours
+        variants[(case, HAND)] = hand_step
+    return variants, checks
+
+
+def versions(backend: str) -> dict[str, str]:
+    out = {}
+    if backend != PLAIN:
+        import keras
+
+        out["keras"] = keras.__version__
+    name = "torch" if backend == PLAIN else backend
+    out[name] = __import__(name).__version__
+    return out
+
+
+def child_main(backend: str, cases: list[str], threads: int | None) -> None:
+    """Build and warm up, say ready; then run one slice per command until stdin closes."""
+    proto = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # whatever the libraries print goes to stderr, never into the protocol
+    if backend in ("torch", PLAIN):
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+    if backend != PLAIN:
+        from ganctl.backend import activate
+
+        activate(backend)
+    began = time.perf_counter()
+    variants, checks = build_child(backend, cases)
+    ready = {"variants": [list(k) for k in variants], "checks": checks, "versions": versions(backend),
+             "setup_s": time.perf_counter() - began}
+    if backend in ("torch", PLAIN):
+        import torch
+
+        ready["torch_threads"] = torch.get_num_threads()
+    proto.write(json.dumps(ready) + "\n")
+    step = 10_000  # past the warm-up steps: fresh latents every iteration, as in training
+    for line in sys.stdin:
+        command = json.loads(line)
+        case, iterations, flip = command["case"], command["iterations"], command["flip"]
+        names = [v for c, v in variants if c == case]
+        seconds = dict.fromkeys(names, 0.0)
+        for i in range(iterations):
+            order = names if (i + flip) % 2 == 0 else names[::-1]  # A B, B A, ...: no position bias
+            for name in order:
+                start = time.perf_counter()
+                losses = variants[(case, name)](step)
+                seconds[name] += time.perf_counter() - start
+            step += 1
+            if not all(math.isfinite(v) for v in losses):
+                raise SystemExit(f"{name} on {case}: non-finite loss {losses}")
+        proto.write(json.dumps({"seconds": seconds, "iterations": iterations}) + "\n")
+
+
+# ============================================================================================
+# Parent: start the children, interleave them slice by slice, summarise
+# ============================================================================================
+
+
+class Child:
+    """A child process for one backend (and torch thread count), driven over a pipe."""
+
+    def __init__(self, backend: str, threads: int | None, cases: list[str], logdir: Path) -> None:
+        self.backend, self.threads = backend, threads
+        self.name = backend + (f"-{threads}t" if threads else "")
+        self.log = logdir / f"{self.name}.log"
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+        if backend != PLAIN:
+            env["KERAS_BACKEND"] = backend
+        if threads:
+            env["OMP_NUM_THREADS"] = str(threads)
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", backend, "--cases", *cases]
+        if threads:
+            cmd += ["--child-threads", str(threads)]
+        with self.log.open("w") as log:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                         text=True, cwd=ROOT, env=env)
+        self.ready = self.receive()
+        self.label = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch", PLAIN: "PyTorch, no Keras"}[backend]
+        if "torch_threads" in self.ready:
+            n = self.ready["torch_threads"]
+            self.label += f" ({n} thread{'s' if n > 1 else ''}{'' if threads else ', default'})"
+
+    def receive(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            self.proc.wait()
+            raise SystemExit(f"the {self.name} child exited ({self.proc.returncode}); the end of its log:\n"
+                             + self.log.read_text()[-4000:])
+        return json.loads(line)
+
+    def variants(self, case: str) -> list[str]:
+        return [v for c, v in self.ready["variants"] if c == case]
+
+    def run(self, case: str, iterations: int, flip: int) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"case": case, "iterations": iterations, "flip": flip}) + "\n")
+        self.proc.stdin.flush()
+        return self.receive()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def run_round(children: list[Child], case: Case, index: int) -> dict[str, Any]:
+    """One round of a case: slices across the children until each did ``case.iters`` (or its cap)."""
+    seconds = {(ch.name, v): 0.0 for ch in children for v in ch.variants(case.key)}
+    done = dict.fromkeys((ch.name for ch in children), 0)
+    spent = dict.fromkeys((ch.name for ch in children), 0.0)
+    capped: list[str] = []
+    active = list(children)
+    s = 0
+    while active:
+        shift = (index + s) % len(active)  # rotate which child goes first
+        for child in active[shift:] + active[:shift]:
+            n = min(case.slice, case.iters - done[child.name])
+            result = child.run(case.key, n, (index + s) % 2)
+            for variant, t in result["seconds"].items():
+                seconds[(child.name, variant)] += t
+                spent[child.name] += t
+            done[child.name] += n
+        s += 1
+        for child in list(active):
+            if done[child.name] >= case.iters:
+                active.remove(child)
+            elif spent[child.name] > case.cap:
+                active.remove(child)
+                capped.append(child.name)
+    rates = {f"{name}|{variant}": BATCH * done[name] / t for (name, variant), t in seconds.items()}
+    return {"rates": rates, "iterations": done, "capped": capped, "load": os.getloadavg()[0]}
+
+
+def machine() -> dict[str, Any]:
+    model = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpus": os.cpu_count(), "cpu_model": model, "platform": platform.platform(),
+            "python": platform.python_version()}
+
+
+def _spread(values: list[float]) -> float:
+    return (max(values) - min(values)) / statistics.median(values)
+
+
+def summarise(children: list[Child], case: Case, rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per variant: median samples/s and spread; paired ratios to hand-written and plain PyTorch."""
+    plain = [ch for ch in children if ch.backend == PLAIN]
+    refs = {"vs_plain": next((ch for ch in plain if not ch.threads), None),
+            "vs_plain_1t": next((ch for ch in plain if ch.threads == 1), None)}
+    rows = []
+    for child in children:
+        for variant in child.variants(case.key):
+            rates = [r["rates"][f"{child.name}|{variant}"] for r in rounds]
+            row: dict[str, Any] = {"case": case.title, "process": child.name, "backend": child.label,
+                                   "variant": variant, "median": statistics.median(rates), "rates": rates}
+            if variant == GANCTL:
+                row["vs_hand"] = [r["rates"][f"{child.name}|{GANCTL}"] / r["rates"][f"{child.name}|{HAND}"]
+                                  for r in rounds]
+            for key, ref in refs.items():
+                if ref is not None:
+                    row[key] = [r["rates"][f"{child.name}|{variant}"] / r["rates"][f"{ref.name}|{TUTORIAL}"]
+                                for r in rounds]
+            rows.append(row)
+    return rows
+
+
+def _ratio(values: list[float] | None) -> str:
+    if not values:
+        return ""
+    return f"{statistics.median(values):.3f} [{min(values):.3f}, {max(values):.3f}]"
+
+
+def report(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
+    m = meta["machine"]
+    out = ["## Training throughput", ""]
+    out.append(f"Machine: {m['cpus']} CPUs ({m['cpu_model']}), {m['platform']}. Python {m['python']}, "
+               + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()) + ".")
+    out.append(f"Batch {meta['batch']}; rounds: " + ", ".join(f"{k} {v}" for k, v in meta["rounds"].items())
+               + f". Load average (1 min) before / after: {meta['load_before']:.2f} / {meta['load_after']:.2f}; "
+               f"wall time {meta['wall_s']:.0f} s.")
+    out.append("")
+    out.append("samples/s: median over rounds [min, max]. Ratios are paired (within each round), "
+               "median [min, max] over rounds. 'vs plain PyTorch' divides by the tutorial loop with torch's "
+               "default threads; '(1 thread)' by the same loop on one thread.")
+    out.append("")
+    has_1t = any(r.get("vs_plain_1t") for r in rows)
+    head = "| case | backend | variant | samples/s | vs hand-written | vs plain PyTorch |"
+    sep = "| --- | --- | --- | ---: | ---: | ---: |"
+    if has_1t:
+        head += " vs plain PyTorch (1 thread) |"
+        sep += " ---: |"
+    out += [head, sep]
+    for r in rows:
+        line = (f"| {r['case']} | {r['backend']} | {r['variant']} | {r['median']:.0f} "
+                f"[{min(r['rates']):.0f}, {max(r['rates']):.0f}] | {_ratio(r.get('vs_hand'))} | "
+                f"{_ratio(r.get('vs_plain'))} |")
+        if has_1t:
+            line += f" {_ratio(r.get('vs_plain_1t'))} |"
+        out.append(line)
+    out += ["", "Targets:"]
+    for case in dict.fromkeys(r["case"] for r in rows):
+        ours = [r for r in rows if r["case"] == case and r["variant"] == GANCTL]
+        for r in ours:
+            med = statistics.median(r["vs_hand"])
+            out.append(f"- {case}, {r['backend']}: ganctl / hand-written = {med:.3f} "
+                       f"(target >= 0.97: {'met' if med >= 0.97 else 'MISSED'})")
+        for key, what in (("vs_plain", "plain PyTorch"), ("vs_plain_1t", "plain PyTorch on 1 thread")):
+            scored = [r for r in ours if r.get(key)]
+            if scored:
+                top = max(scored, key=lambda r: statistics.median(r[key]))
+                med = statistics.median(top[key])
+                out.append(f"- {case}: best ganctl backend vs {what}: {top['backend']}, {med:.2f}x "
+                           f"(target >= 1.3: {'met' if med >= 1.3 else 'MISSED'})")
+    out.append("")
+    noisy = [(r, key) for r in rows for key in ("vs_hand", "vs_plain", "vs_plain_1t")
+             if r.get(key) and len(r[key]) > 1 and _spread(r[key]) > NOISY]
+    if noisy:
+        out.append(f"Noise: these paired ratios vary by more than {NOISY:.0%} (max - min over median) across "
+                   "rounds; read their medians, not single rounds:")
+        for r, key in noisy:
+            out.append(f"- {r['case']}, {r['backend']}, {r['variant']}, {key.replace('_', ' ')}: "
+                       f"{100 * _spread(r[key]):.0f} %")
+    else:
+        out.append(f"Noise: every paired ratio stayed within {NOISY:.0%} across rounds.")
+    if meta["capped"]:
+        out.append("Rounds cut short by the time cap (fewer iterations, same pairing): "
+                   + ", ".join(f"{k}: {v}" for k, v in meta["capped"].items()) + ".")
+    checks = []
+    for name, per_case in meta["checks"].items():
+        for case, c in per_case.items():
+            if "max_rel_loss_diff" in c:
+                checks.append(f"{name} {case}: {c['max_rel_loss_diff']:.1e}")
+    out.append("")
+    out.append("Same computation check (largest relative difference between ganctl's and the hand-written "
+               "step's losses over the warm-up steps, same weights and latents): " + "; ".join(checks) + ".")
+    params = sorted({f"{case} {c['trainable_parameters']}" for per in meta["checks"].values()
+                     for case, c in per.items()})
+    out.append("Trainable parameters (Keras and plain PyTorch networks alike): " + ", ".join(params) + ".")
+    return "\n".join(out)
+
+
+def parent_main(args: argparse.Namespace) -> None:
+    cases = [CASES[key] for key in args.cases]
+    for case in cases:
+        if args.iters:
+            case.iters = args.iters
+        if args.cap:
+            case.cap = args.cap
+        if args.quick:
+            case.iters, case.cap = max(2, case.iters // 3), case.cap / 2
+        case.slice = min(case.slice, case.iters)
+    specs: list[tuple[str, int | None]] = []
+    for backend in [*args.backends, *([] if args.no_plain else [PLAIN])]:
+        for threads in (args.torch_threads if backend in ("torch", PLAIN) else [0]):
+            specs.append((backend, threads or None))
+    began = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    children: list[Child] = []
+    rows: list[dict[str, Any]] = []
+    raw: dict[str, list[dict[str, Any]]] = {}
+    capped: dict[str, int] = {}
+    with tempfile.TemporaryDirectory(prefix="ganctl-bench-") as logdir:
+        try:
+            for backend, threads in specs:
+                print(f"starting {backend}{f' ({threads} thread)' if threads else ''} ...", file=sys.stderr, flush=True)
+                children.append(Child(backend, threads, [c.key for c in cases], Path(logdir)))
+                print(f"  ready after {children[-1].ready['setup_s']:.0f} s", file=sys.stderr, flush=True)
+            for case in cases:
+                rounds = []
+                n_rounds = args.rounds or (3 if args.quick else {"8x8": 7, "28x28": 5}[case.key])
+                for index in range(n_rounds):
+                    rounds.append(run_round(children, case, index))
+                    for name in rounds[-1]["capped"]:
+                        capped[f"{case.title} / {name}"] = capped.get(f"{case.title} / {name}", 0) + 1
+                    print(f"{case.title}: round {index + 1}/{n_rounds} "
+                          f"({time.perf_counter() - began:.0f} s)", file=sys.stderr, flush=True)
+                raw[case.title] = rounds
+                rows += summarise(children, case, rounds)
+        finally:
+            for child in children:
+                child.close()
+    versions: dict[str, str] = {}
+    for child in children:
+        versions.update(child.ready["versions"])
+    meta = {"batch": BATCH, "machine": machine(), "versions": versions,
+            "rounds": {title: len(r) for title, r in raw.items()},
+            "iterations_per_round": {c.title: c.iters for c in cases},
+            "load_before": load_before, "load_after": os.getloadavg()[0], "wall_s": time.perf_counter() - began,
+            "capped": capped, "checks": {ch.name: ch.ready["checks"] for ch in children}}
+    print(report(rows, meta))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"meta": meta, "rows": rows, "rounds": raw}, indent=2))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
+    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=None,
+                        help="default: 8x8 and 28x28 (8x8 only with --quick)")
+    parser.add_argument("--rounds", type=int, help="rounds per case (default: 7 for 8x8, 5 for 28x28; 3 with --quick)")
+    parser.add_argument("--iters", type=int, help="iterations per variant per round (default: 30 for 8x8, 4 for 28x28)")
+    parser.add_argument("--cap", type=float, help="seconds a child may spend per round before it stops early (default 8)")
+    parser.add_argument("--torch-threads", type=int, nargs="+", default=None,
+                        help="torch thread counts to run, 0 = torch's default (default: 0 1; 0 with --quick)")
+    parser.add_argument("--no-plain", action="store_true", help="skip the plain PyTorch loop")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 8x8 only, 3 short rounds")
+    parser.add_argument("--json", help="also write every number, round by round, to this file")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--child-threads", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child_main(args.child, args.cases, args.child_threads)
+        return
+    if args.cases is None:
+        args.cases = ["8x8"] if args.quick else list(CASES)
+    if args.torch_threads is None:
+        args.torch_threads = [0] if args.quick else [0, 1]
+    parent_main(args)
+
+
+if __name__ == "__main__":
+    main()
