@@ -29,8 +29,8 @@ collapse (10x slower), while JAX and TensorFlow degrade gracefully.
 Method: the Keras backend is fixed per process, so each backend (and each torch thread setting)
 runs in a child process. The parent starts the children one after another (each builds and
 compiles while the others wait), then runs rounds. A round is made of short slices; in each
-slice every child in turn runs a few iterations while the others sit idle on a pipe, and inside
-a child the variants alternate iteration by iteration (A B, B A, ...). So all variants are
+slice every child in turn runs a few iterations of each of its variants (A then B, next slice B
+then A) while the other children sit idle on a pipe. So all variants are
 measured close together in time, and the ratios are *paired*: computed within each round, then
 summarised as median [min, max] over rounds. Warm-up and compilation are not timed. A child that
 is very slow in a round (past ``--cap`` seconds) ends its round early rather than stall the run.
@@ -82,9 +82,9 @@ class Case:
 
 
 CASES = {
-    "8x8": Case("8x8", "8x8 quickstart", (8, 8, 1), {}, iters=30, slice_=5, cap=8.0),
+    "8x8": Case("8x8", "8x8 quickstart", (8, 8, 1), {}, iters=40, slice_=5, cap=15.0),
     "28x28": Case("28x28", "28x28 fashion-mnist shape", (28, 28, 1), {"latent_dim": 64, "filters": 64},
-                  iters=4, slice_=1, cap=8.0),
+                  iters=8, slice_=2, cap=15.0),
 }
 
 GANCTL, HAND = "ganctl", "hand-written"
@@ -301,6 +301,7 @@ def _dcgan_layout(case: str) -> dict[str, Any]:
         "k": k, "base": (bh, bw), "latent": p.latent_dim, "image_channels": spec.channels,
         "g_channels": [channels(p.filters, s) for s in range(k + 1)],  # base, then each up-step
         "d_channels": [channels(p.filters, k - s) for s in range(1, k + 1)],  # each down-step
+        "upsampling": getattr(p, "upsampling", "transpose"), "batchnorm": getattr(p, "batchnorm", True),
         "size": (spec.height, spec.width), "batch": recipe.train.batch_size, "seed": recipe.seed,
         "lr": recipe.train.optimizer_for("generator").learning_rate,
         "betas": (recipe.train.optimizer_for("generator").beta_1, recipe.train.optimizer_for("generator").beta_2),
@@ -313,19 +314,24 @@ def plain_torch_variant(case: str, fresh_z: bool, images_nhwc: Any) -> tuple[Cal
     from torch import nn
 
     L = _dcgan_layout(case)
-    gc, dc, (bh, bw) = L["g_channels"], L["d_channels"], L["base"]
+    gc, dc, (bh, bw), bn = L["g_channels"], L["d_channels"], L["base"], L["batchnorm"]
+
+    def norm(kind: Any, channels: int) -> list[nn.Module]:  # Keras BatchNormalization(momentum=0.9)
+        return [kind(channels, eps=1e-3, momentum=0.1)] if bn else []
 
     class Generator(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.project = nn.Sequential(
-                nn.Linear(L["latent"], bh * bw * gc[0], bias=False), nn.BatchNorm1d(bh * bw * gc[0], eps=1e-3, momentum=0.1),
-                nn.ReLU(),
-            )
+            width = bh * bw * gc[0]
+            self.project = nn.Sequential(nn.Linear(L["latent"], width, bias=not bn), *norm(nn.BatchNorm1d, width),
+                                         nn.ReLU())
             layers: list[nn.Module] = []
             for c_in, c_out in zip(gc[:-1], gc[1:], strict=True):
-                layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out, eps=1e-3, momentum=0.1),
-                           nn.ReLU()]
+                if L["upsampling"] == "transpose":  # Conv2DTranspose(4, strides=2, padding="same")
+                    layers.append(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=not bn))
+                else:  # UpSampling2D(2) + Conv2D(3, padding="same")
+                    layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=not bn)]
+                layers += [*norm(nn.BatchNorm2d, c_out), nn.ReLU()]
             layers += [nn.Conv2d(gc[-1], L["image_channels"], 3, 1, 1), nn.Tanh()]
             self.up = nn.Sequential(*layers)
 
@@ -451,15 +457,18 @@ def child_main(backend: str, cases: list[str], threads: int | None) -> None:
         case, iterations, flip = command["case"], command["iterations"], command["flip"]
         names = [v for c, v in variants if c == case]
         seconds = dict.fromkeys(names, 0.0)
-        for i in range(iterations):
-            order = names if (i + flip) % 2 == 0 else names[::-1]  # A B, B A, ...: no position bias
-            for name in order:
-                start = time.perf_counter()
-                losses = variants[(case, name)](step)
-                seconds[name] += time.perf_counter() - start
-            step += 1
+        # A block of iterations per variant, the order flipped every slice (A B, B A, ...): each
+        # variant runs as it would in training, with one switch-over per block, and neither is
+        # favoured by position.
+        for name in names if flip == 0 else names[::-1]:
+            fn = variants[(case, name)]
+            start = time.perf_counter()
+            for i in range(iterations):
+                losses = fn(step + i)
+            seconds[name] += time.perf_counter() - start
             if not all(math.isfinite(v) for v in losses):
                 raise SystemExit(f"{name} on {case}: non-finite loss {losses}")
+        step += iterations
         proto.write(json.dumps({"seconds": seconds, "iterations": iterations}) + "\n")
 
 
@@ -471,7 +480,7 @@ def child_main(backend: str, cases: list[str], threads: int | None) -> None:
 class Child:
     """A child process for one backend (and torch thread count), driven over a pipe."""
 
-    def __init__(self, backend: str, threads: int | None, cases: list[str], logdir: Path) -> None:
+    def __init__(self, backend: str, threads: int | None, cases: list[str], logdir: Path, model: list[str]) -> None:
         self.backend, self.threads = backend, threads
         self.name = backend + (f"-{threads}t" if threads else "")
         self.log = logdir / f"{self.name}.log"
@@ -483,6 +492,8 @@ class Child:
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child", backend, "--cases", *cases]
         if threads:
             cmd += ["--child-threads", str(threads)]
+        for item in model:
+            cmd += ["--model", item]
         with self.log.open("w") as log:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                                          text=True, cwd=ROOT, env=env)
@@ -601,21 +612,24 @@ def report(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     out.append(f"Batch {meta['batch']}; rounds: " + ", ".join(f"{k} {v}" for k, v in meta["rounds"].items())
                + f". Load average (1 min) before / after: {meta['load_before']:.2f} / {meta['load_after']:.2f}; "
                f"wall time {meta['wall_s']:.0f} s.")
+    out.append("Models (dcgan): " + "; ".join(f"{t}: " + ", ".join(f"{k} {v}" for k, v in m.items())
+                                             for t, m in meta["models"].items()) + ".")
     out.append("")
-    out.append("samples/s: median over rounds [min, max]. Ratios are paired (within each round), "
+    out.append("samples/s: median over rounds [min, max]; spread = (max - min) / median. Ratios are paired (within each round), "
                "median [min, max] over rounds. 'vs plain PyTorch' divides by the tutorial loop with torch's "
                "default threads; '(1 thread)' by the same loop on one thread.")
     out.append("")
     has_1t = any(r.get("vs_plain_1t") for r in rows)
-    head = "| case | backend | variant | samples/s | vs hand-written | vs plain PyTorch |"
-    sep = "| --- | --- | --- | ---: | ---: | ---: |"
+    head = "| case | backend | variant | samples/s | spread | vs hand-written | vs plain PyTorch |"
+    sep = "| --- | --- | --- | ---: | ---: | ---: | ---: |"
     if has_1t:
         head += " vs plain PyTorch (1 thread) |"
         sep += " ---: |"
     out += [head, sep]
     for r in rows:
         line = (f"| {r['case']} | {r['backend']} | {r['variant']} | {r['median']:.0f} "
-                f"[{min(r['rates']):.0f}, {max(r['rates']):.0f}] | {_ratio(r.get('vs_hand'))} | "
+                f"[{min(r['rates']):.0f}, {max(r['rates']):.0f}] | {100 * _spread(r['rates']):.0f} % | "
+                f"{_ratio(r.get('vs_hand'))} | "
                 f"{_ratio(r.get('vs_plain'))} |")
         if has_1t:
             line += f" {_ratio(r.get('vs_plain_1t'))} |"
@@ -635,11 +649,11 @@ def report(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                 out.append(f"- {case}: best ganctl backend vs {what}: {top['backend']}, {med:.2f}x "
                            f"(target >= 1.3: {'met' if med >= 1.3 else 'MISSED'})")
     out.append("")
-    noisy = [(r, key) for r in rows for key in ("vs_hand", "vs_plain", "vs_plain_1t")
+    noisy = [(r, key) for r in rows if r["variant"] == GANCTL for key in ("vs_hand", "vs_plain", "vs_plain_1t")
              if r.get(key) and len(r[key]) > 1 and _spread(r[key]) > NOISY]
     if noisy:
-        out.append(f"Noise: these paired ratios vary by more than {NOISY:.0%} (max - min over median) across "
-                   "rounds; read their medians, not single rounds:")
+        out.append(f"Noise: these target ratios vary by more than {NOISY:.0%} (max - min over median) across "
+                   "rounds (other work on the machine); read their medians, not single rounds:")
         for r, key in noisy:
             out.append(f"- {r['case']}, {r['backend']}, {r['variant']}, {key.replace('_', ' ')}: "
                        f"{100 * _spread(r[key]):.0f} %")
@@ -656,9 +670,16 @@ def report(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     out.append("")
     out.append("Same computation check (largest relative difference between ganctl's and the hand-written "
                "step's losses over the warm-up steps, same weights and latents): " + "; ".join(checks) + ".")
-    params = sorted({f"{case} {c['trainable_parameters']}" for per in meta["checks"].values()
-                     for case, c in per.items()})
-    out.append("Trainable parameters (Keras and plain PyTorch networks alike): " + ", ".join(params) + ".")
+    counts: dict[str, set[int]] = {}
+    for per in meta["checks"].values():
+        for case, c in per.items():
+            counts.setdefault(case, set()).add(c["trainable_parameters"])
+    for case, found in counts.items():
+        if len(found) == 1:
+            out.append(f"Trainable parameters, {case}: {found.pop()} in every variant (Keras and plain PyTorch alike).")
+        else:
+            out.append(f"WARNING: trainable parameters differ for {case}: {sorted(found)}; the plain PyTorch model "
+                       "no longer mirrors ganctl's dcgan, so ratios to it are not like for like.")
     return "\n".join(out)
 
 
@@ -686,11 +707,11 @@ def parent_main(args: argparse.Namespace) -> None:
         try:
             for backend, threads in specs:
                 print(f"starting {backend}{f' ({threads} thread)' if threads else ''} ...", file=sys.stderr, flush=True)
-                children.append(Child(backend, threads, [c.key for c in cases], Path(logdir)))
+                children.append(Child(backend, threads, [c.key for c in cases], Path(logdir), args.model))
                 print(f"  ready after {children[-1].ready['setup_s']:.0f} s", file=sys.stderr, flush=True)
             for case in cases:
                 rounds = []
-                n_rounds = args.rounds or (3 if args.quick else {"8x8": 7, "28x28": 5}[case.key])
+                n_rounds = args.rounds or (3 if args.quick else {"8x8": 9, "28x28": 7}[case.key])
                 for index in range(n_rounds):
                     rounds.append(run_round(children, case, index))
                     for name in rounds[-1]["capped"]:
@@ -705,7 +726,10 @@ def parent_main(args: argparse.Namespace) -> None:
     versions: dict[str, str] = {}
     for child in children:
         versions.update(child.ready["versions"])
-    meta = {"batch": BATCH, "machine": machine(), "versions": versions,
+    models = {c.title: {k: v for k, v in _recipe_and_spec(c.key)[0].model.params.model_dump().items()
+                        if k in ("latent_dim", "filters", "upsampling", "batchnorm", "loss", "conditional")}
+              for c in cases}
+    meta = {"batch": BATCH, "machine": machine(), "versions": versions, "models": models,
             "rounds": {title: len(r) for title, r in raw.items()},
             "iterations_per_round": {c.title: c.iters for c in cases},
             "load_before": load_before, "load_after": os.getloadavg()[0], "wall_s": time.perf_counter() - began,
@@ -720,17 +744,24 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
     parser.add_argument("--cases", nargs="+", choices=list(CASES), default=None,
                         help="default: 8x8 and 28x28 (8x8 only with --quick)")
-    parser.add_argument("--rounds", type=int, help="rounds per case (default: 7 for 8x8, 5 for 28x28; 3 with --quick)")
-    parser.add_argument("--iters", type=int, help="iterations per variant per round (default: 30 for 8x8, 4 for 28x28)")
-    parser.add_argument("--cap", type=float, help="seconds a child may spend per round before it stops early (default 8)")
+    parser.add_argument("--rounds", type=int, help="rounds per case (default: 9 for 8x8, 7 for 28x28; 3 with --quick)")
+    parser.add_argument("--iters", type=int, help="iterations per variant per round (default: 40 for 8x8, 8 for 28x28)")
+    parser.add_argument("--cap", type=float, help="seconds a child may spend per round before it stops early (default 15)")
     parser.add_argument("--torch-threads", type=int, nargs="+", default=None,
                         help="torch thread counts to run, 0 = torch's default (default: 0 1; 0 with --quick)")
     parser.add_argument("--no-plain", action="store_true", help="skip the plain PyTorch loop")
     parser.add_argument("--quick", action="store_true", help="smoke run: 8x8 only, 3 short rounds")
+    parser.add_argument("--model", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a dcgan parameter in both cases, e.g. --model upsampling=transpose")
     parser.add_argument("--json", help="also write every number, round by round, to this file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-threads", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    for item in args.model:
+        import yaml
+
+        key, _, value = item.partition("=")
+        RECIPE["model"][key.strip()] = yaml.safe_load(value)
     if args.child:
         child_main(args.child, args.cases, args.child_threads)
         return

@@ -21,6 +21,7 @@ import numpy as np
 
 from ganctl import __version__, checkpoint
 from ganctl.checkpoint import Progress
+from ganctl.console import warn
 from ganctl.errors import ConfigError, GanctlError
 from ganctl.images import grid, save_png
 from ganctl.progress import Reporter, summary
@@ -111,7 +112,7 @@ class Trainer:
         """Load the newest usable checkpoint; Progress() when there is none yet."""
         found, skipped = checkpoint.latest(self.run.checkpoints, self.expected_shapes)
         for note in skipped:
-            self.reporter.note(f"warning: skipping {note}")
+            warn(f"skipping {note}")
         if found is None:
             if skipped:
                 raise ConfigError(

@@ -91,7 +91,10 @@ class Engine(ABC):
 
     def step(self, player: str, images: np.ndarray, labels: np.ndarray | None, z: np.ndarray) -> dict[str, float]:
         """One update of ``player`` on a batch; returns its logged values as floats."""
-        logs = self._player_step(player, images, labels, z)
+        return self.to_host(self._player_step(player, images, labels, z))
+
+    def to_host(self, logs: Mapping[str, Any]) -> dict[str, float]:
+        """Logged values as Python floats (this waits for the step to finish)."""
         return {key: float(value) for key, value in logs.items()}
 
     @abstractmethod

@@ -121,30 +121,36 @@ class JaxEngine(BaseEngine):
     def __init__(self, model: Any, optimizers: Mapping[str, Any], jit: bool) -> None:
         super().__init__(model, optimizers, jit)
         self._variables = self.model_variables()
-        self._values: dict[int, Any] = {}
+        index = {id(v): i for i, v in enumerate(self._variables)}
+        # Per player: positions of its trainable variables and of everything else, in the
+        # order the compiled step takes and returns them (computed once: Keras's variable
+        # properties walk every layer).
+        self._layout: dict[str, tuple[list[int], list[int]]] = {}
+        for player in model.players:
+            trainable = [index[id(v)] for v in self.networks[player].trainable_variables]
+            chosen = set(trainable)
+            self._layout[player] = (trainable, [i for i in range(len(self._variables)) if i not in chosen])
+        self._values: list[Any] = []
         self._opt_values: dict[str, list[Any]] = {}
         self._after_load()
         self._steps: dict[str, Callable[..., Any]] = {}
         self._grads: dict[str, Callable[..., Any]] = {}
 
     def _after_load(self) -> None:
-        self._values = {id(v): v.value for v in self._variables}
+        self._values = [v.value for v in self._variables]
         self._opt_values = {p: [v.value for v in self.optimizers[p].variables] for p in self.model.players}
 
     def sync(self) -> None:
-        for variable in self._variables:
-            variable.assign(self._values[id(variable)])
+        for variable, value in zip(self._variables, self._values, strict=True):
+            variable.assign(value)
         for player in self.model.players:
             for variable, value in zip(self.optimizers[player].variables, self._opt_values[player], strict=True):
                 variable.assign(value)
 
-    def _split(self, player: str) -> tuple[list[Any], list[Any]]:
-        trainable = self.networks[player].trainable_variables
-        ids = {id(v) for v in trainable}
-        return trainable, [v for v in self._variables if id(v) not in ids]
-
     def _loss_fn(self, player: str) -> Callable[..., Any]:
-        trainable, other = self._split(player)
+        trainable_idx, other_idx = self._layout[player]
+        trainable = [self._variables[i] for i in trainable_idx]
+        other = [self._variables[i] for i in other_idx]
         model = self.model
 
         def compute(train_values: list[Any], other_values: list[Any], images: Any, labels: Any, z: Any):
@@ -166,28 +172,33 @@ class JaxEngine(BaseEngine):
 
         return jax.jit(step) if self.jit else step
 
+    def _inputs(self, player: str) -> tuple[list[Any], list[Any]]:
+        trainable_idx, other_idx = self._layout[player]
+        values = self._values
+        return [values[i] for i in trainable_idx], [values[i] for i in other_idx]
+
     def _player_step(self, player: str, images: Any, labels: Any, z: Any) -> Mapping[str, Any]:
         if player not in self._steps:
             self._steps[player] = self._build_step(player)
-        trainable, other = self._split(player)
+        train_values, other_values = self._inputs(player)
         train_values, other_values, opt_values, logs = self._steps[player](
-            [self._values[id(v)] for v in trainable],
-            [self._values[id(v)] for v in other],
-            self._opt_values[player],
-            images, labels, z,
+            train_values, other_values, self._opt_values[player], images, labels, z
         )
-        for variable, value in zip(trainable + other, list(train_values) + list(other_values), strict=True):
-            self._values[id(variable)] = value
+        trainable_idx, other_idx = self._layout[player]
+        for i, value in zip(trainable_idx, train_values, strict=True):
+            self._values[i] = value
+        for i, value in zip(other_idx, other_values, strict=True):
+            self._values[i] = value
         self._opt_values[player] = list(opt_values)
         return logs
+
+    def to_host(self, logs: Mapping[str, Any]) -> dict[str, float]:
+        return {key: float(value) for key, value in jax.device_get(dict(logs)).items()}
 
     def gradients(self, player: str, images: Any, labels: Any, z: Any) -> tuple[float, list[np.ndarray]]:
         if player not in self._grads:
             self._grads[player] = jax.jit(self._loss_fn(player)) if self.jit else self._loss_fn(player)
-        trainable, other = self._split(player)
-        (loss, _), grads = self._grads[player](
-            [self._values[id(v)] for v in trainable], [self._values[id(v)] for v in other], images, labels, z
-        )
+        (loss, _), grads = self._grads[player](*self._inputs(player), images, labels, z)
         return float(loss), [np.asarray(g) for g in grads]
 
 
