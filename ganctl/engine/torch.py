@@ -11,6 +11,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import keras
 import numpy as np
 import torch
 
@@ -48,16 +49,20 @@ class TorchEngine(BaseEngine):
     def __init__(self, model: Any, optimizers: Mapping[str, Any], jit: bool) -> None:
         super().__init__(model, optimizers, jit)
         self._live: str | None = None
-        self._all = {id(v): v for p in model.players for v in self.networks[p].trainable_variables}
+        # Each player's variables and their torch parameters, looked up once: Keras's variable
+        # properties walk every layer, which costs more than a small step. Assignments copy into
+        # the same parameters, so the cache stays valid.
+        self._variables = {p: self.networks[p].trainable_variables for p in model.players}
+        self._params = {p: [v.value for v in self._variables[p]] for p in model.players}
         self._forward: dict[str, Callable[..., Any]] = {}
         self._eager: set[str] = set()
 
     def _activate(self, player: str) -> list[Any]:
-        own = self.networks[player].trainable_variables
+        own = self._params[player]
         if self._live != player:
-            ids = {id(v) for v in own}
-            for key, variable in self._all.items():
-                variable.value.requires_grad_(key in ids)
+            for other, params in self._params.items():
+                for param in params:
+                    param.requires_grad_(other == player)
             self._live = player
         return own
 
@@ -68,9 +73,12 @@ class TorchEngine(BaseEngine):
         return self._forward[player]
 
     def _backward(self, player: str, images: Any, labels: Any, z: Any) -> tuple[Any, dict[str, Any], list[Any]]:
-        variables = self._activate(player)
-        for variable in variables:
-            variable.value.grad = None
+        params = self._activate(player)
+        for param in params:
+            param.grad = None
+        images, z = keras.ops.convert_to_tensor(images), keras.ops.convert_to_tensor(z)
+        if labels is not None:
+            labels = keras.ops.convert_to_tensor(labels)
         try:
             loss, logs = self._loss(player)(images, labels, z)
             loss.backward()
@@ -83,13 +91,13 @@ class TorchEngine(BaseEngine):
             self._eager.add(player)
             self._forward[player] = lambda images, labels, z: self.model.loss(player, images, labels, z)
             return self._backward(player, images, labels, z)
-        grads = [v.value.grad if v.value.grad is not None else torch.zeros_like(v.value) for v in variables]
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
         return loss, logs, grads
 
     def _player_step(self, player: str, images: Any, labels: Any, z: Any) -> Mapping[str, Any]:
         _, logs, grads = self._backward(player, images, labels, z)
         with torch.no_grad():
-            self.optimizers[player].apply(grads, self.networks[player].trainable_variables)
+            self.optimizers[player].apply(grads, self._variables[player])
         return {key: value.detach() for key, value in logs.items()}
 
     def inference(self) -> Any:

@@ -108,8 +108,13 @@ def image_input(spec: api.DataSpec) -> keras.KerasTensor:
     return keras.Input(shape=spec.shape, name="images")
 
 
-def total(loss: Any, network: Any) -> Any:
-    """``loss`` plus the network's regularisation losses."""
+def total(loss: Any, network: Any, params: GANParams) -> Any:
+    """``loss`` plus the network's regularisation losses (none unless ``l1`` or ``l2`` is set).
+
+    Reading ``network.losses`` walks every layer, so it is skipped when it must be empty.
+    """
+    if params.l1 == 0 and params.l2 == 0:
+        return loss
     for extra in network.losses:
         loss = loss + extra
     return loss
@@ -170,10 +175,10 @@ class AdversarialModel(api.GenerativeModel):
         fake = self._generator(self._with_label(z, labels), training=True)
         fake_logits = self._discriminator(self._with_label(fake, labels), training=True)
         if player == "generator":
-            loss = total(self._loss.generator(fake_logits), self._generator)
+            loss = total(self._loss.generator(fake_logits), self._generator, self.params)
             return loss, {"loss": loss}
         real_logits = self._discriminator(self._with_label(images, labels), training=True)
-        loss = total(self._loss.discriminator(real_logits, fake_logits), self._discriminator)
+        loss = total(self._loss.discriminator(real_logits, fake_logits), self._discriminator, self.params)
         return loss, {"loss": loss, "real": ops.mean(real_logits), "fake": ops.mean(fake_logits)}
 
     def generate(self, z: Any, labels: Any = None) -> Any:
