@@ -26,6 +26,26 @@ def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
     return [] if a == b else [prefix.rstrip(".")]
 
 
+def _resumable(run: Any, host: Any, recipe_file: Path | None, overrides: list[str], backend: str | None):
+    """The recipe and backend to resume ``run`` with; only ``train.epochs`` may differ from the run's."""
+    from ganctl.errors import ConfigError
+    from ganctl.recipe import load_recipe
+
+    stored = load_recipe(run.recipe_path, host).to_dict()
+    recipe = load_recipe(recipe_file or run.recipe_path, host, overrides)
+    changed = [k for k in _differences(stored, recipe.to_dict()) if k != "train.epochs"]
+    if changed:
+        raise ConfigError(
+            f"the recipe differs from the one {run.path} was started with, at: {', '.join(changed)}. "
+            "A resumed run must keep its recipe (only train.epochs may change, to train longer); "
+            "start a new run for a different recipe."
+        )
+    chosen = run.read_info()["backend"]
+    if backend and backend != chosen:
+        raise ConfigError(f"{run.path} was trained on the {chosen} backend; resume it on {chosen} (leave out --backend).")
+    return recipe, chosen
+
+
 @guarded
 def train(
     recipe_file: Path = typer.Argument(None, metavar="RECIPE", help="The recipe (YAML).", show_default=False),
@@ -46,27 +66,13 @@ def train(
     from ganctl.trainer import Trainer, run_info
 
     host = load_plugins()
-    if resume is None and recipe_file is None:
-        raise ConfigError("give a recipe to train (ganctl train RECIPE), or a run to continue (--resume RUN_DIR).")
     if resume is not None:
         if out_dir is not None:
             raise ConfigError("--out makes a new run; with --resume the run directory is the one resumed.")
         run = RunDir.open(resume)
-        info = run.read_info()
-        stored = load_recipe(run.recipe_path, host).to_dict()
-        recipe = load_recipe(recipe_file or run.recipe_path, host, set_)
-        changed = [k for k in _differences(stored, recipe.to_dict()) if k != "train.epochs"]
-        if changed:
-            raise ConfigError(
-                f"the recipe differs from the one {run.path} was started with, at: {', '.join(changed)}. "
-                "A resumed run must keep its recipe (only train.epochs may change, to train longer); "
-                "start a new run for a different recipe."
-            )
-        chosen = info["backend"]
-        if backend and backend != chosen:
-            raise ConfigError(
-                f"{run.path} was trained on the {chosen} backend; resume it on {chosen} (leave out --backend)."
-            )
+        recipe, chosen = _resumable(run, host, recipe_file, set_, backend)
+    elif recipe_file is None:
+        raise ConfigError("give a recipe to train (ganctl train RECIPE), or a run to continue (--resume RUN_DIR).")
     else:
         recipe = load_recipe(recipe_file, host, set_)
         chosen, _ = backends.resolve(backend, recipe.backend)
