@@ -1,7 +1,8 @@
 """TensorFlow engine: ``GradientTape`` steps inside ``tf.function``.
 
 ``jit`` compiles each step as a ``tf.function``; XLA (``jit_compile``) is used only on GPUs, since
-on CPUs it made DCGAN steps 3-4x slower than plain graph mode (docs/performance.md).
+on CPUs it made a transposed-convolution DCGAN 3-4x slower than plain graph mode (and the
+quickstart's model 1.11x faster: docs/performance.md keeps the measurements).
 """
 
 from __future__ import annotations
