@@ -34,7 +34,7 @@ def build_dataset(section: Section, host: PluginHost) -> Dataset:
 def load_dataset(source: str, overrides: list[str], host: PluginHost) -> tuple[str, dict[str, Any], Dataset]:
     """The dataset named by a recipe file or a dataset plugin name (with ``KEY=VALUE`` params)."""
     path = Path(source)
-    if path.suffix.lower() in (".yaml", ".yml") or path.exists():
+    if path.suffix.lower() in (".yaml", ".yml") or path.is_file():
         section = load_recipe(path, host, overrides).data
     else:
         if source not in host.components["datasets"]:
