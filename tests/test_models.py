@@ -162,10 +162,14 @@ def test_upsampling_plan_refuses_odd_shapes(shape):
         upsampling_plan(*shape)
 
 
+@pytest.mark.parametrize("upsampling", ["resize", "transpose"])
 @pytest.mark.parametrize("shape", [(8, 8, 1), (28, 28, 1), (32, 32, 3), (64, 64, 3)])
-def test_dcgan_adapts_to_the_data_shape(shape):
+def test_dcgan_adapts_to_the_data_shape(shape, upsampling):
     spec = api.DataSpec(*shape)
-    model = DCGAN(DCGAN.Params(latent_dim=16, filters=16), spec)
+    model = DCGAN(DCGAN.Params(latent_dim=16, filters=16, upsampling=upsampling), spec)
+    kinds = {type(layer).__name__ for layer in model.generator.layers}
+    assert ("Conv2DTranspose" in kinds) == (upsampling == "transpose")
+    assert ("UpSampling2D" in kinds) == (upsampling == "resize")
     images, _, z = batch(spec, size=3, latent_dim=16)
     fake = keras.ops.convert_to_numpy(model.generate(z))
     assert fake.shape == (3, *shape)

@@ -118,28 +118,13 @@ class DCGAN(AdversarialModel):
         x = normalise_and_activate(x, "g_project")
         x = keras.layers.Reshape((self.base_height, self.base_width, width), name="g_base")(x)
         for step in range(1, k + 1):
+            conv = {"padding": "same", "data_format": "channels_last", "use_bias": not bn,
+                    "kernel_regularizer": reg, "name": f"g_up_{step}"}
             if p.upsampling == "transpose":
-                x = keras.layers.Conv2DTranspose(
-                    channels(p.filters, step),
-                    KERNEL,
-                    strides=2,
-                    padding="same",
-                    data_format="channels_last",
-                    use_bias=not bn,
-                    kernel_regularizer=reg,
-                    name=f"g_up_{step}",
-                )(x)
+                x = keras.layers.Conv2DTranspose(channels(p.filters, step), KERNEL, strides=2, **conv)(x)
             else:
                 x = keras.layers.UpSampling2D(2, data_format="channels_last", name=f"g_resize_{step}")(x)
-                x = keras.layers.Conv2D(
-                    channels(p.filters, step),
-                    3,
-                    padding="same",
-                    data_format="channels_last",
-                    use_bias=not bn,
-                    kernel_regularizer=reg,
-                    name=f"g_up_{step}",
-                )(x)
+                x = keras.layers.Conv2D(channels(p.filters, step), 3, **conv)(x)
             x = normalise_and_activate(x, f"g_up_{step}")
         x = keras.layers.Conv2D(
             spec.channels, 3, padding="same", data_format="channels_last", kernel_regularizer=reg, name="g_out"
