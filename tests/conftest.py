@@ -3,6 +3,7 @@ installs or registers more."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -14,6 +15,17 @@ from ganctl import api
 from ganctl.plugins import PluginHost, PluginInfo, set_host
 
 ROOT = Path(__file__).resolve().parent.parent
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+def require_fashion_mnist() -> Path:
+    """The Debian package's Fashion-MNIST folder. Absent: a skip locally, a failure in CI
+    (.ci/run installs it, so a missing copy there means the install step broke)."""
+    if not FASHION_MNIST.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"{FASHION_MNIST} is missing: CI must `apt-get install dataset-fashion-mnist`")
+        pytest.skip(f"{FASHION_MNIST} is absent (apt-get install dataset-fashion-mnist)")
+    return FASHION_MNIST
 
 
 @pytest.fixture(autouse=True)

@@ -25,6 +25,8 @@ from ganctl import api
 from ganctl_datasets import IDX, NPZ, Digits, ImageFolder
 from ganctl_datasets import idx as idx_module
 
+from .conftest import require_fashion_mnist
+
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 # --------------------------------------------------------------------------------------------
@@ -519,12 +521,7 @@ def test_idx_name_found_without_labels(isolated_search, tmp_path, monkeypatch):
 
 
 def test_real_fashion_mnist():
-    if not FASHION_DIR.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(
-                f"{FASHION_DIR} is missing: CI must `apt-get install dataset-fashion-mnist`"
-            )
-        pytest.skip(f"{FASHION_DIR} is absent (apt-get install dataset-fashion-mnist)")
+    require_fashion_mnist()
     train = IDX(IDX.Params(path=str(FASHION_DIR)))
     assert len(train) == 60000
     assert train.spec.shape == (28, 28, 1)
@@ -540,8 +537,7 @@ def test_real_fashion_mnist():
 
 
 def test_real_fashion_mnist_by_name(monkeypatch, tmp_path):
-    if not FASHION_DIR.is_dir():
-        pytest.skip(f"{FASHION_DIR} is absent (apt-get install dataset-fashion-mnist)")
+    require_fashion_mnist()
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("GANCTL_DATA", raising=False)
     dataset = IDX(IDX.Params(name="fashion-mnist", split="test"))

@@ -6,7 +6,6 @@ import inspect
 import re
 
 import pytest
-
 from pydantic import BaseModel
 
 from ganctl import hookspecs

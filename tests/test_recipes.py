@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ganctl.cli import app
 
-from .conftest import ROOT
+from .conftest import ROOT, require_fashion_mnist
 
 RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
 
@@ -29,8 +28,8 @@ def test_recipe_validates(runner, recipe):
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.name)
 def test_recipe_trains_a_few_steps(runner, recipe, tmp_path):
-    if "fashion-mnist" in recipe.name and not Path("/usr/share/datasets/fashion-mnist").is_dir() and not os.environ.get("CI"):
-        pytest.skip("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
+    if "fashion-mnist" in recipe.name:
+        require_fashion_mnist()
     result = runner.invoke(app, ["train", str(recipe), "--out", str(tmp_path / "run"), "-q",
                                  "--set", "train.epochs=1", "--set", "train.steps_per_epoch=3"])
     assert result.exit_code == 0, result.output
