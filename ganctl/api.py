@@ -39,8 +39,9 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -58,9 +59,14 @@ __all__ = [
     "DataError",
     "DataSpec",
     "Dataset",
+    "ExportSource",
+    "Exporter",
     "Field",
     "GanctlError",
     "GenerativeModel",
+    "INPUT_LABEL",
+    "INPUT_Z",
+    "OUTPUT_IMAGES",
     "Params",
     "Register",
     "hookimpl",
@@ -68,7 +74,7 @@ __all__ = [
     "model_validator",
 ]
 
-API_VERSION = "1.0"
+API_VERSION = "1.1"
 """Version of this module's contract: ``MAJOR.MINOR`` (see the module docstring)."""
 
 KINDS = ("models", "datasets", "metrics", "exporters")
@@ -387,3 +393,80 @@ def input_gradient(fn: Callable[[Any], Any], x: Any) -> Any:
     from ganctl.engine import engine_for
 
     return engine_for(keras.backend.backend()).input_gradient(fn, x)
+
+
+# --------------------------------------------------------------------------------------------
+# Exporters
+# --------------------------------------------------------------------------------------------
+
+INPUT_Z = "z"
+"""Name of an exported generator's latent input: float32 ``[batch, latent_dim]``."""
+
+INPUT_LABEL = "label"
+"""Name of a conditional generator's class input: int64 ``[batch]``."""
+
+OUTPUT_IMAGES = "images"
+"""Name of an exported generator's output: float32 ``[batch, H, W, C]`` in the value range."""
+
+Runner = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
+"""Runs an exported file: ``runner(z, labels) -> images``, all NumPy (labels int64 or None)."""
+
+
+@dataclass(frozen=True)
+class ExportSource:
+    """What an exporter receives: a trained generator, ready to call, and what describes it.
+
+    ``generator`` is a ``keras.Model`` on the active backend that has already been called once
+    (Keras cannot export a model loaded from disk before that). ``metadata`` holds the
+    ``ganctl.*`` keys every export should carry where its format allows (see docs/export.md):
+    version, model plugin, latent size, classes, value range, layout, data shape, recipe hash,
+    backend and training step, all as strings.
+    """
+
+    generator: Any
+    spec: DataSpec
+    latent_dim: int
+    conditional: bool
+    backend: str
+    metadata: Mapping[str, str]
+
+    def example_inputs(self, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
+        """``n`` latents (float32) and, for conditional models, labels (int32) from ``seed``."""
+        from ganctl.sampling import latents, sample_labels
+
+        z = latents(seed, n, self.latent_dim)
+        labels = sample_labels(n, self.spec.num_classes) if self.conditional else None
+        return z, labels
+
+
+class Exporter(ABC):
+    """What an exporter factory builds: ``factory(params)`` returns an Exporter.
+
+    ganctl calls :meth:`export` with a fresh path, then runs the written file through
+    :meth:`load` on fixed latents and compares it with Keras; only an export that matches is
+    moved to its destination, so a failed export never replaces a good one.
+
+    Class attributes:
+        suffix: what the written path ends with: ``".onnx"`` for a file, ``""`` for a folder.
+    """
+
+    suffix: ClassVar[str] = ""
+
+    def __init__(self, params: Params) -> None:
+        self.params = params
+
+    def unavailable(self, backend: str) -> str | None:
+        """Why this format cannot be written from ``backend`` here (a missing package, an
+        unsupported backend), with the fix; None when it can. Must be cheap: no exports."""
+        return None
+
+    @abstractmethod
+    def export(self, source: ExportSource, path: Path) -> None:
+        """Write ``source.generator`` to ``path`` (which does not exist yet).
+
+        Raise :class:`ConfigError` for problems the user can fix (an unsupported opset...).
+        """
+
+    @abstractmethod
+    def load(self, path: Path) -> Runner:
+        """A function running the file at ``path``, used to check it against Keras."""

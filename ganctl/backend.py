@@ -51,3 +51,6 @@ def activate(backend: str) -> None:
                 f"the {backend} backend must be chosen before Keras is imported."
             )
     os.environ["KERAS_BACKEND"] = backend
+    # TensorFlow's C++ start-up chatter (CPU feature notes) on every import, also when JAX
+    # exports through it; a user's own setting wins.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from ganctl.plugins import PluginHost
 from ganctl.recipe import load_recipe
 from ganctl.rundir import RunDir
 from ganctl.sampling import latents, sample_labels
+from ganctl.session import Session
 
 BATCH = 256
 
@@ -28,9 +30,17 @@ def check_label(label: int | None, conditional: bool, num_classes: int) -> None:
         raise ConfigError(f"--label {label} is outside the classes of this model: use 0 to {num_classes - 1}.")
 
 
-def sample_run(path: Path, host: PluginHost, *, n: int, seed: int, label: int | None = None,
-               backend: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """``n`` images (float32 ``[n, H, W, C]`` in ``[-1, 1]``) and their labels from a run's newest checkpoint."""
+@dataclass
+class Trained:
+    """A run's generator on an active backend, with the weights of one of its checkpoints."""
+
+    run: RunDir
+    session: Session
+    checkpoint: checkpoint.Checkpoint
+
+
+def open_trained(path: Path, host: PluginHost, backend: str | None = None) -> Trained:
+    """Build the run's model on ``backend`` (default: the run's) and load its newest checkpoint."""
     from ganctl.session import open_session, spec_from_dict
 
     run = RunDir.open(path)
@@ -38,8 +48,7 @@ def sample_run(path: Path, host: PluginHost, *, n: int, seed: int, label: int | 
     recipe = load_recipe(run.recipe_path, host)
     chosen, _ = backends.resolve(backend or info["backend"])
     session = open_session(recipe, host, chosen, spec=spec_from_dict(info["data_spec"]))
-    model, engine = session.model, session.engine
-    check_label(label, model.conditional, session.spec.num_classes)
+    engine = session.engine
     names = [name for name in engine.state_variables() if name.startswith("model/")]
     expected = {name: tuple(engine.state_variables()[name].shape) for name in names}
     found, skipped = checkpoint.latest(run.checkpoints)
@@ -50,6 +59,15 @@ def sample_run(path: Path, host: PluginHost, *, n: int, seed: int, label: int | 
     if wrong:
         raise ConfigError(f"{found.path} does not match the model built from {run.recipe_path} ({wrong[0]}).")
     engine.load_state({k: found.arrays[k] for k in names}, only=names)
+    return Trained(run, session, found)
+
+
+def sample_run(path: Path, host: PluginHost, *, n: int, seed: int, label: int | None = None,
+               backend: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """``n`` images (float32 ``[n, H, W, C]`` in ``[-1, 1]``) and their labels from a run's newest checkpoint."""
+    session = open_trained(path, host, backend).session
+    model, engine = session.model, session.engine
+    check_label(label, model.conditional, session.spec.num_classes)
     z = latents(seed, n, model.latent_dim)
     labels = sample_labels(n, session.spec.num_classes, label) if model.conditional else None
     parts = [engine.generate(z[i : i + BATCH], None if labels is None else labels[i : i + BATCH])

@@ -59,6 +59,7 @@ def train(
     from ganctl import backend as backends
     from ganctl.checkpoint import Progress
     from ganctl.errors import ConfigError
+    from ganctl.exporting import check_exporters, export_after_training
     from ganctl.progress import reporter
     from ganctl.recipe import load_recipe
     from ganctl.rundir import RunDir
@@ -78,6 +79,7 @@ def train(
         chosen, _ = backends.resolve(backend, recipe.backend)
 
     session = open_session(recipe, host, chosen)
+    check_exporters(session, host)  # an export that cannot run should stop us before training, not after
     trainer = Trainer(session, reporter(quiet, recipe.train.log_every))
     if resume is not None:
         run.update_info(**{k: v for k, v in run_info(session, {}).items() if k in ("ganctl", "keras", "devices")})
@@ -101,6 +103,9 @@ def train(
         typer.echo(f"run {run.path}: {recipe.model.plugin} on {recipe.data.plugin}, backend {chosen}, "
                   f"{'jit' if session.jit else 'eager'}")
     outcome = trainer.fit(start)
+    for result in export_after_training(session, host, run, outcome.progress.step):
+        if not quiet:
+            typer.echo(f"exported {result.format}: {result.path} (max abs difference from Keras {result.max_abs_diff:.2g})")
     if quiet:
         typer.echo(str(run.path))
     else:
@@ -110,24 +115,59 @@ def train(
 
 @guarded
 def generate(
-    run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="A run directory made by ganctl train.",
-                                   show_default=False),
+    source: Path = typer.Argument(..., metavar="MODEL.onnx|RUN_DIR", show_default=False,
+                                  help="An ONNX export (ganctl export RUN_DIR --onnx), run with onnxruntime; "
+                                       "or a run directory made by ganctl train, run with Keras."),
     n: int = typer.Option(64, "-n", help="How many images."),
     seed: int = typer.Option(0, "--seed", help="Seed of the latents: the same seed gives the same images."),
     label: int = typer.Option(None, "--label", help="Class to generate (conditional models); default: all in turn."),
     output: Path = typer.Option(..., "--out", help="FILE.png (a grid) or FILE.npz (images in [-1, 1], labels).",
                                 show_default=False),
-    backend: str = typer.Option(None, "--backend", help="Backend to sample with (default: the run's)."),
+    backend: str = typer.Option(None, "--backend", help="Run directories: the backend to sample with "
+                                                        "(default: the run's)."),
+    provider: str = typer.Option(None, "--provider", help="ONNX models: onnxruntime's execution provider, auto "
+                                                          "(TensorRT, then CUDA, when they can run here; else "
+                                                          "CPU), cpu, cuda or tensorrt. [default: auto]"),
 ) -> None:
-    """Sample a trained generator into a PNG grid or an .npz array file."""
+    """Sample a trained generator (an ONNX export or a run directory) into a PNG grid or an .npz file."""
+    import os
+
     from ganctl.errors import ConfigError
-    from ganctl.generate import sample_run, write_samples
+    from ganctl.generate import check_label, write_samples
 
     if n < 1:
         raise ConfigError(f"-n must be at least 1, got {n}.")
+    if seed < 0:
+        raise ConfigError(f"--seed must be 0 or more, got {seed}.")
     suffix = output.suffix.lower()
     if suffix not in (".png", ".npz"):
         raise ConfigError(f"--out {output}: the file must end in .png (a grid) or .npz (arrays).")
-    images, labels = sample_run(run_dir, load_plugins(), n=n, seed=seed, label=label, backend=backend)
+    if output.is_dir():
+        raise ConfigError(f"--out {output} is a folder; give a file name in it, e.g. {output / ('samples' + suffix)}.")
+    folder = next((p for p in output.absolute().parents if p.exists()), None)
+    if folder is not None and (not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK)):
+        raise ConfigError(f"cannot write {output}: {folder} is not a writable folder; choose a writable location.")
+    onnx = not source.is_dir() and (source.suffix.lower() == ".onnx" or source.is_file())
+    if onnx:
+        from ganctl.inference import Generator
+
+        if backend is not None:
+            raise ConfigError(f"--backend is for run directories; {source} is an ONNX model, which runs on "
+                              "onnxruntime: choose its execution provider with --provider.")
+        generator = Generator.open(source, provider=(provider or "auto").strip().lower())
+        check_label(label, generator.conditional, generator.num_classes)
+        images, labels = generator.sample(n, seed=seed, label=label)
+        low, high = generator.value_range
+        if (low, high) != (-1.0, 1.0):  # the files hold [-1, 1] images, as for run directories
+            images = ((images - low) * (2.0 / (high - low)) - 1.0).astype("float32")
+        write_samples(output, images, labels)
+        typer.echo(f"wrote {n} images to {output} (onnxruntime, {generator.providers[0]})")
+        return
+    from ganctl.generate import sample_run
+
+    if provider is not None:
+        raise ConfigError(f"--provider is for ONNX models; {source} is a run directory, sampled with Keras: "
+                          "choose its backend with --backend.")
+    images, labels = sample_run(source, load_plugins(), n=n, seed=seed, label=label, backend=backend)
     write_samples(output, images, labels)
     typer.echo(f"wrote {n} images to {output}")

@@ -1,0 +1,90 @@
+"""``ganctl export``: write a trained generator in a deployable format, checked against Keras."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ganctl.console import guarded, load_plugins, out
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(export)
+
+
+@guarded
+def export(
+    run_dir: Path = typer.Argument(None, metavar="RUN_DIR", help="A run directory made by ganctl train.",
+                                   show_default=False),
+    onnx: bool = typer.Option(False, "--onnx", help="Export to ONNX (the same as --format onnx)."),
+    formats: list[str] = typer.Option([], "--format", help="Exporter plugin to use (repeatable); see --list."),
+    out_file: Path = typer.Option(None, "--out", help="Where to write (default: RUN_DIR/exports/generator.<ext>)."),
+    opset: int = typer.Option(None, "--opset", help="ONNX opset to target (default: the converter's)."),
+    atol: float = typer.Option(None, "--atol", help="Largest abs difference from Keras allowed [default: 1e-4]."),
+    backend: str = typer.Option(None, "--backend", help="Backend to export from (default: the run's; weights are portable)."),
+    list_: bool = typer.Option(False, "--list", help="List the exporters and whether each can run on the backend."),
+) -> None:
+    """Export a run's generator (ONNX, .keras, ...), checked against Keras before it is written.
+
+    Without --onnx or --format, the recipe's export: list is used, or ONNX when it is empty.
+    """
+    from ganctl import exporting
+    from ganctl.errors import ConfigError
+
+    host = load_plugins()
+    if list_:
+        _list(host, run_dir, backend)
+        return
+    if run_dir is None:
+        raise ConfigError("give the run directory to export: ganctl export RUN_DIR --onnx")
+    from ganctl.generate import open_trained
+
+    sections: list = [{"plugin": name} for name in dict.fromkeys((["onnx"] if onnx else []) + formats)]
+    if opset is not None:
+        if not any(s["plugin"] == "onnx" for s in sections):
+            raise ConfigError("--opset is an ONNX setting: use it with --onnx.")
+        sections = [{**s, "opset": opset} if s["plugin"] == "onnx" else s for s in sections]
+    if out_file is not None and len(sections) != 1:
+        raise ConfigError("--out names one file: use it with exactly one format (--onnx or one --format).")
+    # check the names and exporters before the (slow) model build
+    exporters = [exporting.make_exporter(host, s, source="--format") for s in sections]
+    trained = open_trained(run_dir, host, backend)
+    session = trained.session
+    if not exporters:
+        exporters = [exporting.make_exporter(host, s, source=f"{trained.run.recipe_path}: export")
+                     for s in session.recipe.export] or [exporting.make_exporter(host, "onnx", source="default")]
+    for name, exporter in exporters:  # all or nothing: refuse before writing anything
+        reason = exporter.unavailable(session.backend)
+        if reason:
+            raise ConfigError(f"the {name} exporter cannot run on the {session.backend} backend here: {reason}.")
+    step = trained.checkpoint.progress.step
+    for name, exporter in exporters:
+        result = exporting.export(session, trained.run, step, name, exporter, out=out_file,
+                                  atol=exporting.DEFAULT_ATOL if atol is None else atol)
+        typer.echo(
+            f"{name}: wrote {result.path} (step {step}, {session.backend}); max abs difference from Keras "
+            f"{result.max_abs_diff:.2g} <= {result.atol:g} at batch sizes "
+            f"{', '.join(map(str, result.diffs))}; {result.seconds:.1f} s"
+        )
+
+
+def _list(host, run_dir: Path | None, backend: str | None) -> None:
+    from rich.table import Table
+
+    from ganctl import backend as backends
+    from ganctl.exporting import make_exporter
+    from ganctl.rundir import RunDir
+
+    chosen = backend or (RunDir.open(run_dir).read_info()["backend"] if run_dir else None)
+    chosen, _ = backends.resolve(chosen)
+    table = Table(title=f"exporters on the {chosen} backend")
+    for column in ("name", "writes", "available", "description"):
+        table.add_column(column)
+    for name in host.names("exporters"):
+        component = host.get("exporters", name)
+        _, exporter = make_exporter(host, name, source="--list")
+        reason = exporter.unavailable(chosen)
+        writes = f"file *{exporter.suffix}" if exporter.suffix else "folder"
+        table.add_row(name, writes, "yes" if reason is None else f"no: {reason}", component.description)
+    out.print(table)

@@ -1,0 +1,235 @@
+"""Exporting a trained generator: run an exporter plugin, check the result against Keras, move it into place.
+
+Every export, whatever its format, goes through the same steps:
+
+1. the exporter writes into a scratch folder beside the destination;
+2. the written file is run (``exporter.load``) on fixed latents at batch sizes 1, 7 and 64 and
+   compared with the Keras generator in inference mode; the largest absolute difference must be
+   at most ``atol``;
+3. only then is it moved to its destination, replacing an older export in one rename, and
+   recorded in the run's ``run.json`` under ``exports``.
+
+A failed export leaves the destination (and any earlier export there) untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ganctl import __version__, api
+from ganctl.errors import ConfigError, GanctlError
+from ganctl.plugins import PluginHost
+from ganctl.recipe import Section, validate_section
+from ganctl.rundir import RunDir, recipe_hash
+from ganctl.sampling import latents, sample_labels
+from ganctl.session import Session
+
+PARITY_BATCHES = (1, 7, 64)
+PARITY_SEED = 20_241_129
+DEFAULT_ATOL = 1e-4
+EXPORTS = "exports"
+STEM = "generator"
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What an export wrote and how closely it matches Keras."""
+
+    format: str
+    path: Path
+    max_abs_diff: float
+    diffs: dict[int, float]
+    atol: float
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "max_abs_diff": self.max_abs_diff, "atol": self.atol,
+                "batch_sizes": list(self.diffs), "seconds": round(self.seconds, 2)}
+
+
+def default_path(run: RunDir, exporter: api.Exporter) -> Path:
+    """``RUN/exports/generator<suffix>``."""
+    return run.path / EXPORTS / f"{STEM}{exporter.suffix}"
+
+
+def metadata(session: Session, step: int) -> dict[str, str]:
+    """The ``ganctl.*`` metadata every export carries (docs/export.md)."""
+    import json
+
+    spec = session.spec
+    return {
+        "ganctl.format": "1",
+        "ganctl.version": __version__,
+        "ganctl.model": session.recipe.model.plugin,
+        "ganctl.latent_dim": str(session.model.latent_dim),
+        "ganctl.num_classes": str(spec.num_classes if session.model.conditional else 0),
+        "ganctl.class_names": json.dumps(list(spec.class_names) if session.model.conditional else []),
+        "ganctl.value_range": json.dumps([float(v) for v in spec.value_range]),
+        "ganctl.layout": spec.layout,
+        "ganctl.data_shape": json.dumps(list(spec.shape)),
+        "ganctl.recipe_hash": recipe_hash(session.recipe.to_dict()),
+        "ganctl.backend": session.backend,
+        "ganctl.step": str(step),
+    }
+
+
+def make_exporter(host: PluginHost, section: Section | dict[str, Any] | str, *, source: str) -> tuple[str, api.Exporter]:
+    """The exporter for a recipe section, a ``{plugin: NAME, ...}`` mapping or a bare name."""
+    if not isinstance(section, Section):
+        section = validate_section(section, "exporters", host, source=source)
+    factory = host.get("exporters", section.plugin).factory
+    exporter = factory(section.params)
+    if not isinstance(exporter, api.Exporter):
+        raise GanctlError(
+            f"exporter plugin '{section.plugin}' built a {type(exporter).__name__}, not a "
+            "ganctl.api.Exporter; this is a bug in the plugin."
+        )
+    return section.plugin, exporter
+
+
+def export(session: Session, run: RunDir, step: int, name: str, exporter: api.Exporter, *,
+           out: Path | None = None, atol: float = DEFAULT_ATOL) -> Exported:
+    """Export ``session``'s generator (weights of ``step``) with ``exporter``; see the module docstring."""
+    reason = exporter.unavailable(session.backend)
+    if reason:
+        raise ConfigError(f"the {name} exporter cannot run here: {reason}.")
+    if not atol > 0:
+        raise ConfigError(f"--atol must be positive, got {atol}.")
+    destination = Path(out) if out is not None else default_path(run, exporter)
+    if exporter.suffix and destination.suffix.lower() != exporter.suffix:
+        raise ConfigError(f"--out {destination}: a {name} export must end in {exporter.suffix}.")
+    _make_parent(destination)
+    began = time.perf_counter()
+    source = api.ExportSource(
+        generator=_called_generator(session), spec=session.spec, latent_dim=session.model.latent_dim,
+        conditional=session.model.conditional, backend=session.backend, metadata=metadata(session, step),
+    )
+    scratch = Path(tempfile.mkdtemp(prefix=f".{destination.name}-", dir=destination.parent))
+    try:
+        written = scratch / destination.name
+        exporter.export(source, written)
+        if not written.exists():
+            raise GanctlError(f"the {name} exporter wrote nothing to {written}; this is a bug in the plugin.")
+        diffs = parity(session, exporter.load(written), source)
+        worst = max(diffs.values())
+        if not worst <= atol:  # also catches NaN
+            detail = ", ".join(f"batch {b}: {d:.3g}" for b, d in diffs.items())
+            raise GanctlError(
+                f"the {name} export does not compute what Keras computes: max abs difference "
+                f"{worst:.3g} > --atol {atol:g} ({detail}). Nothing was written to {destination}. "
+                "Try another --opset, another --backend, or (if the difference is harmless) a larger --atol."
+            )
+        _replace(written, destination)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    result = Exported(name, destination, worst, diffs, atol, time.perf_counter() - began)
+    _record(run, result, step, session.backend)
+    return result
+
+
+def parity(session: Session, runner: api.Runner, source: api.ExportSource) -> dict[int, float]:
+    """Max abs difference between ``runner`` and Keras, per batch size, on fixed latents."""
+    diffs = {}
+    for size in PARITY_BATCHES:
+        z, labels = source.example_inputs(size, seed=[PARITY_SEED, size])
+        expected = session.engine.generate(z, labels)
+        got = np.asarray(runner(z, None if labels is None else labels.astype(np.int64)))
+        if got.shape != expected.shape:
+            raise GanctlError(
+                f"the export returns images of shape {list(got.shape)} for batch {size}; "
+                f"Keras returns {list(expected.shape)}."
+            )
+        diffs[size] = float(np.max(np.abs(got.astype(np.float64) - expected.astype(np.float64))))
+    return diffs
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for item in files:
+        with item.open("rb") as handle:
+            for block in iter(lambda h=handle: h.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _called_generator(session: Session) -> Any:
+    """The generator, called once: Keras exports only models that have been called."""
+    z = latents(0, 2, session.model.latent_dim)
+    labels = sample_labels(2, session.spec.num_classes) if session.model.conditional else None
+    session.engine.generate(z, labels)
+    return session.model.generator
+
+
+def _make_parent(destination: Path) -> None:
+    if destination.exists() and destination.is_dir() and destination.suffix:
+        raise ConfigError(f"--out {destination} is a folder; give a file path.")
+    try:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=destination.parent, prefix=".ganctl-probe-")
+        probe.close()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write to {destination.parent}: {exc.strerror or exc}. Choose a writable --out."
+        ) from None
+
+
+def _replace(written: Path, destination: Path) -> None:
+    """Move ``written`` to ``destination`` in one rename; a folder replaces a folder via a swap."""
+    if written.is_file():
+        os.replace(written, destination)
+        return
+    if destination.exists() and not destination.is_dir():
+        raise ConfigError(f"--out {destination} is a file; this format writes a folder.")
+    old = destination.with_name(f".{destination.name}.old-{os.getpid()}")
+    if destination.exists():
+        os.replace(destination, old)
+    os.replace(written, destination)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _record(run: RunDir, result: Exported, step: int, backend: str) -> None:
+    info = run.read_info()
+    exports = dict(info.get("exports", {}))
+    exports[result.format] = {**result.to_dict(), "step": step, "backend": backend,
+                              "sha256": sha256(result.path), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    run.update_info(exports=exports)
+
+
+def export_after_training(session: Session, host: PluginHost, run: RunDir, step: int) -> list[Exported]:
+    """The recipe's ``export:`` list, run at the end of training."""
+    results = []
+    for index, section in enumerate(session.recipe.export):
+        name, exporter = make_exporter(host, section, source=f"{run.recipe_path}: export[{index}]")
+        try:
+            results.append(export(session, run, step, name, exporter))
+        except GanctlError as exc:
+            exc.message = (f"training finished and saved its checkpoint, but export[{index}] ({name}) failed: "
+                           f"{exc.message} Retry with: ganctl export {run.path} --format {name}")
+            raise
+    return results
+
+
+def check_exporters(session: Session, host: PluginHost) -> None:
+    """Fail before training when an exporter in the recipe's ``export:`` list cannot run here."""
+    for index, section in enumerate(session.recipe.export):
+        name, exporter = make_exporter(host, section, source=f"export[{index}]")
+        reason = exporter.unavailable(session.backend)
+        if reason:
+            raise ConfigError(
+                f"{session.recipe.source}: export[{index}]: the {name} exporter cannot run on the "
+                f"{session.backend} backend here: {reason}. Fix that, or remove it from export: and "
+                "export later with ganctl export."
+            )

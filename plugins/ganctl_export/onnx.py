@@ -1,0 +1,223 @@
+"""The ``onnx`` exporter: Keras's own ONNX export, normalised to ganctl's contract.
+
+Keras writes ONNX differently per backend (jax2onnx on JAX, tf2onnx on TensorFlow, the
+TorchScript exporter on PyTorch): output names differ, labels are int32, weights over 1 MB
+may go to a side file. This exporter rewrites the result into one contract (docs/export.md):
+
+* inputs ``z`` float32 ``[batch, latent]`` and, when conditional, ``label`` int64 ``[batch]``
+  (cast inside the graph to what the generator takes);
+* output ``images`` float32 ``[batch, H, W, C]``; ``batch`` is a dynamic axis everywhere;
+* ``ganctl.*`` metadata properties; one self-contained file, checked with
+  ``onnx.checker.check_model(full_check=True)``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ganctl import api
+
+from ._quiet import quiet_conversion
+
+MAX_BYTES = 2**31 - 2**20  # protobuf's 2 GB limit on one message, with room for the graph
+CONVERTER = {"jax": "jax2onnx", "tensorflow": "tf2onnx", "torch": None}
+CONVERTER_INSTALL = {
+    # jax2onnx requires the CPU-only onnxruntime package, which overwrites onnxruntime-gpu:
+    # its other dependencies come with ganctl, so it is installed without them.
+    "jax2onnx": "pip install --no-deps 'jax2onnx==0.17.1'",
+    "tf2onnx": "pip install 'ganctl[tensorflow]'",
+}
+
+
+class OnnxExporter(api.Exporter):
+    """ONNX for onnxruntime: one file, stable names, parity-checked against Keras."""
+
+    suffix = ".onnx"
+
+    class Params(api.Params):
+        opset: int | None = api.Field(
+            None, ge=13, le=23,
+            description="ONNX opset to target (default: the converter's own choice).",
+        )
+
+    def unavailable(self, backend: str) -> str | None:
+        missing = [m for m in ("onnx", "onnxruntime", CONVERTER.get(backend)) if m and importlib.util.find_spec(m) is None]
+        if not missing:
+            return None
+        fixes = [CONVERTER_INSTALL.get(m, "pip install ganctl") for m in missing]
+        return f"needs {', '.join(missing)} on the {backend} backend; install with: {'; '.join(dict.fromkeys(fixes))}"
+
+    def export(self, source: api.ExportSource, path: Path) -> None:
+        import onnx
+
+        with tempfile.TemporaryDirectory(prefix=".onnx-", dir=path.parent) as scratch:
+            raw = Path(scratch) / "keras.onnx"
+            with quiet_conversion("ONNX export"):
+                source.generator.export(
+                    str(raw), format="onnx", verbose=False, opset_version=self.params.opset,
+                    input_signature=_signature(source),
+                )
+            model = onnx.load(str(raw))  # pulls any side .data file in: the result is self-contained
+        normalise(model, source)
+        size = model.ByteSize()
+        if size > MAX_BYTES:
+            raise api.ConfigError(
+                f"the generator is {size / 2**30:.1f} GB, over ONNX's 2 GB limit for one file; "
+                "a smaller generator (fewer filters) fits."
+            )
+        onnx.save_model(model, str(path))
+        try:
+            onnx.checker.check_model(str(path), full_check=True)
+        except onnx.checker.ValidationError as exc:
+            raise api.GanctlError(f"the ONNX model written from Keras does not pass onnx.checker: {exc}") from None
+
+    def load(self, path: Path) -> api.Runner:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        names = {i.name for i in session.get_inputs()}
+
+        def run(z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+            feed = {api.INPUT_Z: z.astype(np.float32)}
+            if api.INPUT_LABEL in names:
+                feed[api.INPUT_LABEL] = np.asarray(labels).astype(np.int64)
+            return session.run([api.OUTPUT_IMAGES], feed)[0]
+
+        return run
+
+
+def _signature(source: api.ExportSource) -> list[Any]:
+    """Input specs with a free batch axis (PyTorch's exporter fixes it to 1 otherwise)."""
+    import keras
+
+    specs = [keras.InputSpec(shape=(None, source.latent_dim), dtype="float32", name=api.INPUT_Z)]
+    if source.conditional:
+        label_dtype = source.generator.inputs[1].dtype
+        specs.append(keras.InputSpec(shape=(None,), dtype=label_dtype, name=api.INPUT_LABEL))
+        return [specs]
+    return specs
+
+
+# -- normalising the graph ----------------------------------------------------------------------
+
+
+def normalise(model: Any, source: api.ExportSource) -> None:
+    """Rewrite ``model`` (an ``onnx.ModelProto``) in place to ganctl's contract."""
+    import onnx
+
+    graph = model.graph
+    initialisers = {t.name for t in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in initialisers]
+    expected = 2 if source.conditional else 1
+    if len(inputs) != expected or len(graph.output) != 1:
+        raise api.GanctlError(
+            f"the converter wrote a graph with inputs {[i.name for i in inputs]} and outputs "
+            f"{[o.name for o in graph.output]}; expected {expected} input(s) and one output."
+        )
+    z_input, label_input = _pick_inputs(inputs, source.conditional)
+    if z_input.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
+        raise api.GanctlError(f"the exported latent input {z_input.name} is not float32.")
+    _rename(graph, z_input.name, api.INPUT_Z)
+    if label_input is not None:
+        _label_as_int64(graph, label_input)
+    output = graph.output[0]
+    if output.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
+        raise api.GanctlError(f"the exported output {output.name} is not float32.")
+    _rename(graph, output.name, api.OUTPUT_IMAGES)
+
+    _set_shape(graph.input, api.INPUT_Z, ["batch", source.latent_dim])
+    _set_shape(graph.input, api.INPUT_LABEL, ["batch"])
+    _set_shape(graph.output, api.OUTPUT_IMAGES, ["batch", *source.spec.shape])
+    del model.metadata_props[:]
+    for key, value in source.metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    model.doc_string = "Generator exported by ganctl; contract: docs/export.md"
+
+
+def _pick_inputs(inputs: list[Any], conditional: bool) -> tuple[Any, Any]:
+    """The latent and label inputs: by name when the converter kept the names, else by type."""
+    import onnx
+
+    by_name = {i.name: i for i in inputs}
+    if api.INPUT_Z in by_name and (not conditional or api.INPUT_LABEL in by_name):
+        return by_name[api.INPUT_Z], by_name.get(api.INPUT_LABEL)
+    if not conditional:
+        return inputs[0], None
+    floats = [i for i in inputs if i.type.tensor_type.elem_type == onnx.TensorProto.FLOAT]
+    others = [i for i in inputs if i not in floats]
+    if len(floats) != 1 or len(others) != 1:
+        return inputs[0], inputs[1]  # the order of the Keras model's inputs: [z, label]
+    return floats[0], others[0]
+
+
+def _label_as_int64(graph: Any, label: Any) -> None:
+    """Make ``label`` an int64 input, cast in the graph to the type the generator was built with."""
+    import onnx
+
+    elem = label.type.tensor_type.elem_type
+    if elem == onnx.TensorProto.INT64:
+        _rename(graph, label.name, api.INPUT_LABEL)
+        return
+    inner = _fresh(graph, "label_cast")
+    _rename(graph, label.name, inner)  # consumers now read the cast's output
+    label.name = api.INPUT_LABEL
+    label.type.tensor_type.elem_type = onnx.TensorProto.INT64
+    graph.node.insert(0, onnx.helper.make_node("Cast", [api.INPUT_LABEL], [inner], to=elem, name="ganctl_label_cast"))
+
+
+def _values(graph: Any) -> set[str]:
+    names = {i.name for i in graph.input} | {o.name for o in graph.output} | {t.name for t in graph.initializer}
+    for node in graph.node:
+        names.update(node.input)
+        names.update(node.output)
+    return names
+
+
+def _fresh(graph: Any, stem: str) -> str:
+    taken = _values(graph)
+    name, n = stem, 0
+    while name in taken:
+        n += 1
+        name = f"{stem}_{n}"
+    return name
+
+
+def _rename(graph: Any, old: str, new: str) -> None:
+    """Rename the value ``old`` to ``new`` everywhere, moving any other value called ``new`` aside."""
+    if old == new:
+        return
+    if new in _values(graph):
+        _rename(graph, new, _fresh(graph, f"{new}_inner"))
+    for node in graph.node:
+        node.input[:] = [new if n == old else n for n in node.input]
+        node.output[:] = [new if n == old else n for n in node.output]
+        for attribute in node.attribute:  # control flow: subgraphs may read outer values
+            for sub in [attribute.g, *attribute.graphs]:
+                if sub.node:
+                    _rename(sub, old, new)
+    for collection in (graph.input, graph.output, graph.value_info, graph.initializer):
+        for item in collection:
+            if item.name == old:
+                item.name = new
+
+
+def _set_shape(collection: Any, name: str, dims: list[int | str]) -> None:
+    for item in collection:
+        if item.name != name:
+            continue
+        shape = item.type.tensor_type.shape
+        del shape.dim[:]
+        for value in dims:
+            dim = shape.dim.add()
+            if isinstance(value, str):
+                dim.dim_param = value
+            else:
+                dim.dim_value = int(value)
