@@ -69,6 +69,7 @@ __all__ = [
     "OUTPUT_IMAGES",
     "Params",
     "Register",
+    "Runner",
     "hookimpl",
     "input_gradient",
     "model_validator",

@@ -128,3 +128,30 @@ def test_internal_errors_are_one_line_unless_debugging(runner, host, monkeypatch
     assert "internal error: ZeroDivisionError: bug" in result.stderr and "GANCTL_DEBUG=1" in result.stderr
     monkeypatch.setenv("GANCTL_DEBUG", "1")
     assert isinstance(runner.invoke(app, ["recipe", "validate", "x.yaml"]).exception, ZeroDivisionError)
+
+
+def test_doctor_reports_onnxruntime_providers_and_exporters(runner):
+    result = runner.invoke(app, ["doctor", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    runtime = report["inference"]
+    assert len(runtime["packages"]) == 1 and runtime["problem"] is None
+    assert runtime["providers"]["cpu"] == {"available": True, "reason": ""}
+    assert set(report["exporters"]) >= {"onnx", "keras", "tf_saved_model"}
+
+
+def test_doctor_flags_both_onnxruntime_packages_installed(runner, monkeypatch):
+    from importlib import metadata
+
+    installed = {"onnxruntime": "1.32.0", "onnxruntime-gpu": "1.31.1"}
+
+    def version(name):
+        if name in installed:
+            return installed[name]
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "version", version)
+    result = runner.invoke(app, ["doctor", "--json"])
+    problem = json.loads(result.stdout)["inference"]["problem"]
+    assert "onnxruntime and onnxruntime-gpu are installed together" in problem
+    assert "pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu" in problem

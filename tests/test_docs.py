@@ -52,9 +52,23 @@ def test_every_builtin_plugin_parameter_is_documented(kind):
             assert f"| `{key}` |" in body, f"{name}.{key} is missing from its section of docs/recipes.md"
 
 
+JAX2ONNX = "pip install --no-deps 'jax2onnx==0.17.1'"
+
+
 def test_readme_test_command_is_what_ci_runs():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
-    command = re.search(r"^pip install -e '\.\[test\]' && python -m pytest$", readme, re.M)
+    expected = f"pip install -e '.[test]' && {JAX2ONNX} && python -m pytest"
+    command = re.search(f"^{re.escape(expected)}$", readme, re.M)
     assert command, "the README must show the test command"
     assert command.group(0) in ci
+
+
+def test_jax2onnx_is_installed_the_same_way_everywhere():
+    """jax2onnx goes in with --no-deps (its onnxruntime requirement would clobber onnxruntime-gpu)."""
+    from ganctl_export.onnx import CONVERTER_INSTALL
+
+    assert CONVERTER_INSTALL["jax2onnx"] == JAX2ONNX
+    readme = (ROOT / "README.md").read_text()
+    assert f"pip install -e . && {JAX2ONNX} && ganctl train recipes/quickstart.yaml" in readme
+    assert JAX2ONNX in _doc("export.md")

@@ -275,3 +275,38 @@ def test_saved_model_export_where_keras_supports_it(runner, write, tmp_path):
         return
     assert result.exit_code == 0, result.output
     assert (run / "exports" / "generator" / "saved_model.pb").is_file()
+
+
+# -- serving the export -----------------------------------------------------------------------------
+
+
+def test_generate_gives_the_same_images_from_the_run_and_from_its_onnx_export(runner, write, tmp_path):
+    run = trained(runner, write, tmp_path)
+    assert runner.invoke(app, ["export", str(run), "--onnx"]).exit_code == 0
+    outputs = {}
+    for name, source in (("keras", run), ("onnx", run / "exports" / "generator.onnx")):
+        out = tmp_path / f"{name}.npz"
+        result = runner.invoke(app, ["generate", str(source), "-n", "300", "--seed", "11", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        with np.load(out) as archive:
+            outputs[name] = (archive["images"], archive["labels"])
+    np.testing.assert_array_equal(outputs["keras"][1], outputs["onnx"][1])
+    np.testing.assert_allclose(outputs["onnx"][0], outputs["keras"][0], atol=1e-4, rtol=0)
+    assert outputs["keras"][0].std() > 0.01  # not a degenerate comparison
+
+
+def test_the_plain_onnxruntime_example_in_the_docs_runs(runner, write, tmp_path):
+    """docs/export.md shows how to sample without ganctl; it must match `ganctl generate`."""
+    import re
+
+    run = trained(runner, write, tmp_path)
+    assert runner.invoke(app, ["export", str(run), "--onnx"]).exit_code == 0
+    doc = (Path(__file__).parents[1] / "docs" / "export.md").read_text()
+    snippet = re.search(r"```python\n(import numpy as np\nimport onnxruntime.*?)```", doc, re.S).group(1)
+    scope: dict = {}
+    exec(snippet.replace("RUN_DIR", str(run)), scope)
+    out = tmp_path / "ganctl.npz"
+    assert runner.invoke(app, ["generate", str(run / "exports" / "generator.onnx"), "-n", "16", "--seed", "0",
+                               "--out", str(out)]).exit_code == 0
+    with np.load(out) as archive:
+        np.testing.assert_allclose(scope["images"], archive["images"], atol=1e-6)

@@ -77,6 +77,8 @@ def doctor(
     host = load_plugins()
     report["plugins"] = [{"name": p.name, "distribution": p.distribution, "version": p.version,
                           "status": p.status, "error": p.error} for p in host.plugins]
+    report["inference"] = _inference_report()
+    report["exporters"] = _exporters_report(host, name)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return
@@ -95,4 +97,53 @@ def doctor(
     failed = [f"{p['name']}: {p['error']}" for p in report["plugins"] if p["status"] == "failed"]
     table.add_row("plugins loaded", ", ".join(loaded) or "none")
     table.add_row("plugins failed", "\n".join(failed) or "none")
+    runtime = report["inference"]
+    packages = ", ".join(f"{k} {v}" for k, v in runtime["packages"].items()) or "none"
+    table.add_row("onnxruntime", packages + (f"\n[red]{runtime['problem']}[/]" if runtime["problem"] else ""))
+    table.add_row("inference providers", "\n".join(
+        f"{k}: {'yes' if v['available'] else 'no: ' + v['reason']}" for k, v in runtime["providers"].items()))
+    table.add_row("exporters", "\n".join(
+        f"{k}: {'yes' if v is None else 'no: ' + v}" for k, v in report["exporters"].items()))
     out.print(table)
+
+
+ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-openvino")
+
+
+def _inference_report() -> dict[str, Any]:
+    """Which onnxruntime packages are installed (they overwrite each other) and which providers work."""
+    from importlib import metadata
+
+    from ganctl.inference import probe_provider
+
+    packages = {}
+    for dist in ORT_DISTRIBUTIONS:
+        try:
+            packages[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    problem = None
+    if len(packages) > 1:
+        keep = "onnxruntime-gpu" if "onnxruntime-gpu" in packages else sorted(packages)[0]
+        problem = (f"{' and '.join(packages)} are installed together; they overwrite each other's files. "
+                   f"Fix: pip uninstall -y {' '.join(packages)} && pip install {keep}")
+    elif not packages:
+        problem = "no onnxruntime package: reinstall ganctl (pip install -e .)"
+    providers = {}
+    for provider in ("tensorrt", "cuda", "cpu"):
+        status = probe_provider(provider)
+        providers[provider] = {"available": status.available, "reason": status.reason}
+    return {"packages": packages, "problem": problem, "providers": providers}
+
+
+def _exporters_report(host: Any, backend: str) -> dict[str, str | None]:
+    """Each exporter: None when it can run on ``backend``, else why not."""
+    from ganctl.exporting import make_exporter
+
+    report = {}
+    for name in host.names("exporters"):
+        try:
+            report[name] = make_exporter(host, name, source="doctor")[1].unavailable(backend)
+        except Exception as exc:  # a broken third-party exporter must not break doctor
+            report[name] = f"{type(exc).__name__}: {exc}"
+    return report
