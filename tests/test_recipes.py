@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import yaml
 
 from ganctl.cli import app
 
@@ -34,6 +35,9 @@ def test_recipe_trains_a_few_steps(runner, recipe, tmp_path):
                                  "--set", "train.epochs=1", "--set", "train.steps_per_epoch=3"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "run" / "samples" / "final.png").exists()
+    exports = yaml.safe_load(recipe.read_text()).get("export") or []
+    written = sorted(p.name for p in (tmp_path / "run" / "exports").glob("generator*")) if exports else []
+    assert len(written) == len(exports), written
 
 
 def _ganctl(*args: str) -> subprocess.CompletedProcess:
