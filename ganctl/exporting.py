@@ -119,7 +119,16 @@ def export(session: Session, run: RunDir, step: int, name: str, exporter: api.Ex
         exporter.export(source, written)
         if not written.exists():
             raise GanctlError(f"the {name} exporter wrote nothing to {written}; this is a bug in the plugin.")
-        diffs = parity(session, exporter.load(written), source)
+        try:
+            diffs = parity(session, exporter.load(written), source)
+        except GanctlError:
+            raise
+        except Exception as exc:  # the converter wrote something its own runtime cannot run
+            raise GanctlError(
+                f"the {name} export was written but cannot be run back for the check against Keras "
+                f"({type(exc).__name__}: {_first_line(exc)}). Nothing was written to {destination}. "
+                "This model may use an operation the format does not support: try another format or --backend."
+            ) from None
         worst = max(diffs.values())
         if not worst <= atol:  # also catches NaN
             detail = ", ".join(f"batch {b}: {d:.3g}" for b, d in diffs.items())
@@ -171,6 +180,11 @@ def _called_generator(session: Session) -> Any:
     labels = sample_labels(2, session.spec.num_classes) if session.model.conditional else None
     session.engine.generate(z, labels)
     return session.model.generator
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else "no message"
 
 
 def _make_parent(destination: Path) -> None:

@@ -310,3 +310,29 @@ def test_the_plain_onnxruntime_example_in_the_docs_runs(runner, write, tmp_path)
                                "--out", str(out)]).exit_code == 0
     with np.load(out) as archive:
         np.testing.assert_allclose(scope["images"], archive["images"], atol=1e-6)
+
+
+def test_openvino_export_where_it_can_run(runner, write, tmp_path):
+    run = trained(runner, write, tmp_path)
+    result = runner.invoke(app, ["export", str(run), "--format", "openvino"])
+    if backend() == "jax" or not _installed("openvino"):
+        assert result.exit_code == 2 and "cannot run on the" in result.stderr
+        assert ("--backend torch" in result.stderr) if backend() == "jax" else ("ganctl[openvino]" in result.stderr)
+        return
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (run / "exports" / "generator").iterdir()) == ["generator.bin", "generator.xml"]
+
+
+def test_litert_export_from_tensorflow(runner, write, tmp_path):
+    """LiteRT runs an MLP generator; DCGAN's convolutions become TF 'select' ops it cannot run."""
+    mlp = trained(runner, write, tmp_path, model=UNCONDITIONAL, name="mlp")
+    result = runner.invoke(app, ["export", str(mlp), "--format", "litert"])
+    if backend() != "tensorflow":
+        assert result.exit_code == 2 and "--backend tensorflow" in result.stderr
+        return
+    assert result.exit_code == 0, result.output
+    assert (mlp / "exports" / "generator.tflite").is_file()
+    dcgan = trained(runner, write, tmp_path, name="dcgan")
+    result = runner.invoke(app, ["export", str(dcgan), "--format", "litert"])
+    assert result.exit_code == 1 and "cannot be run back for the check against Keras" in result.stderr
+    assert "Traceback" not in result.output and not (dcgan / "exports" / "generator.tflite").exists()

@@ -17,7 +17,7 @@ _LOGGERS = ("jax2onnx", "onnx_ir", "onnxscript", "tf2onnx", "tensorflow", "absl"
 
 
 @contextlib.contextmanager
-def _captured_fds() -> Iterator[io.StringIO]:
+def captured_fds() -> Iterator[io.StringIO]:
     """Send file descriptors 1 and 2 (C++ logs write there directly) to a buffer."""
     buffer = io.StringIO()
     sys.stdout.flush()
@@ -46,7 +46,7 @@ def quiet_conversion(what: str) -> Iterator[None]:
         logging.getLogger(name).setLevel(logging.ERROR)
     captured = io.StringIO()
     try:
-        with _captured_fds() as raw, contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+        with captured_fds() as raw, contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
             yield
     except api.GanctlError:
         raise
