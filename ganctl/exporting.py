@@ -77,6 +77,7 @@ def metadata(session: Session, step: int) -> dict[str, str]:
         "ganctl.layout": spec.layout,
         "ganctl.data_shape": json.dumps(list(spec.shape)),
         "ganctl.recipe_hash": recipe_hash(session.recipe.to_dict()),
+        "ganctl.data": json.dumps(session.recipe.data.to_dict()),
         "ganctl.backend": session.backend,
         "ganctl.step": str(step),
     }

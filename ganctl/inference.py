@@ -47,6 +47,8 @@ ORT_PROVIDERS = {
 
 FORMAT = "1"
 BATCH = 256
+_WHOLE = (int, np.integer)
+_PYTHON_CHECK = 256  # Generator.run checks up to this many labels with Python's min and max
 
 EXPECTED = (
     "ganctl expects a ganctl export (input z: float32 [batch, latent_dim], plus label: int64 [batch] "
@@ -476,6 +478,11 @@ class Generator:
             self._read_ganctl()
         z = self._inputs["z"]
         self._z_dtype = _FLOATS[z.type]
+        # what every call needs, looked up once
+        self._z_name, self._output_names = z.name, [self._output.name]
+        label = self._inputs.get("label")
+        self._label_name = label.name if label is not None else ""
+        self._label_dtype = np.int32 if label is not None and label.type == "tensor(int32)" else np.int64
         first = z.shape[0]
         self._fixed_batch = first if isinstance(first, int) and first > 0 else None
 
@@ -647,17 +654,18 @@ class Generator:
             labels, or None for an unconditional model.
         """
         for name, value, least in (("n", n, 1), ("seed", seed, 0), ("batch_size", batch_size, 1)):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
+            if isinstance(value, bool) or not isinstance(value, _WHOLE) or value < least:
                 raise ConfigError(f"{name} must be a whole number of at least {least}, got {value!r}.")
         if label is not None:
             if not self.conditional:
                 raise ConfigError(f"{self.path} is unconditional: it takes no label. Leave the label out.")
-            if isinstance(label, bool) or not isinstance(label, int | np.integer) or not 0 <= label < self.num_classes:
+            if isinstance(label, bool) or not isinstance(label, _WHOLE) or not 0 <= label < self.num_classes:
                 raise ConfigError(f"label {label!r} is outside the classes of this model: use 0 to "
                                   f"{self.num_classes - 1}.")
         z = latents(seed, n, self.latent_dim)
-        labels = sample_labels(n, self.num_classes, label)
-        labels = None if labels is None else labels.astype(np.int64)
+        labels = sample_labels(n, self.num_classes, label, np.int64)
+        if n <= batch_size:  # one call: no slicing, no concatenation (a copy of every image)
+            return self._forward(z, labels), labels
         parts = [self._forward(z[i : i + batch_size], None if labels is None else labels[i : i + batch_size])
                  for i in range(0, n, batch_size)]
         return np.concatenate(parts), labels
@@ -682,15 +690,21 @@ class Generator:
         if labels.ndim != 1 or labels.dtype.kind not in "iu" or len(labels) != len(z):
             raise ConfigError(f"labels have shape {list(labels.shape)} and type {labels.dtype} for {len(z)} "
                               f"latents; {self.path} takes {self.expected()}.")
-        if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
+        # Small batches are checked in Python: a NumPy reduction costs little itself, but slows the
+        # onnxruntime call after it by several times its own time (docs/performance.md, Inference).
+        values = labels.tolist() if len(labels) <= _PYTHON_CHECK else None
+        low, high = (min(values), max(values)) if values is not None else (labels.min(), labels.max())
+        if low < 0 or high >= self.num_classes:
             bad = labels[(labels < 0) | (labels >= self.num_classes)][0]
             raise ConfigError(f"label {bad} is outside the classes of {self.path}; it takes {self.expected()}.")
-        return self._forward(z, labels.astype(np.int64))
+        return self._forward(z, labels.astype(np.int64, copy=False))
 
     def _forward(self, z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
         """One or more onnxruntime calls (a model with a fixed batch size gets padded batches)."""
         rows = len(z)
-        step = self._fixed_batch or rows
+        if self._fixed_batch is None or self._fixed_batch == rows:
+            return self._call(z, labels)
+        step = self._fixed_batch
         parts = []
         for start in range(0, rows, step):
             zb = z[start : start + step]
@@ -703,15 +717,13 @@ class Generator:
         return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
     def _call(self, z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
-        feed = {self._inputs["z"].name: np.ascontiguousarray(z, dtype=self._z_dtype)}
+        feed = {self._z_name: np.ascontiguousarray(z, dtype=self._z_dtype)}
         if labels is not None:
-            label = self._inputs["label"]
-            feed[label.name] = np.ascontiguousarray(labels, np.int32 if label.type == "tensor(int32)" else np.int64)
+            feed[self._label_name] = np.ascontiguousarray(labels, self._label_dtype)
         try:
-            (images,) = self._session.run([self._output.name], feed)
+            (images,) = self._session.run(self._output_names, feed)
         except Exception as exc:  # onnxruntime raises a different type per cause
             raise GanctlError(f"onnxruntime failed to run {self.path}: {_ort_reason(exc)}") from None
-        images = np.asarray(images)
         if images.ndim != 4 or images.shape[0] != len(z):
             raise GanctlError(f"{self.path} returned {self._output.name} of shape {list(images.shape)} for "
                               f"{len(z)} latents; expected [{len(z)}, H, W, C].")

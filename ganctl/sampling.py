@@ -16,10 +16,10 @@ def latents(seed: int | Sequence[int], n: int, dim: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((n, dim), dtype=np.float32)
 
 
-def sample_labels(n: int, num_classes: int, label: int | None = None) -> np.ndarray | None:
+def sample_labels(n: int, num_classes: int, label: int | None = None, dtype: type = np.int32) -> np.ndarray | None:
     """``label`` repeated, or the classes in turn (0, 1, ..., K-1, 0, ...); None when unlabelled."""
     if not num_classes:
         return None
     if label is not None:
-        return np.full(n, label, dtype=np.int32)
-    return (np.arange(n) % num_classes).astype(np.int32)
+        return np.full(n, label, dtype=dtype)
+    return np.arange(n, dtype=dtype) % dtype(num_classes)

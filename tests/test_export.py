@@ -34,7 +34,7 @@ CONDITIONAL = "{plugin: dcgan, latent_dim: 8, filters: 8, conditional: true}"
 UNCONDITIONAL = "{plugin: gan, latent_dim: 6, hidden: [16]}"
 METADATA = {"ganctl.format", "ganctl.version", "ganctl.model", "ganctl.latent_dim", "ganctl.num_classes",
             "ganctl.class_names", "ganctl.value_range", "ganctl.layout", "ganctl.data_shape",
-            "ganctl.recipe_hash", "ganctl.backend", "ganctl.step"}
+            "ganctl.recipe_hash", "ganctl.data", "ganctl.backend", "ganctl.step"}
 
 
 def backend() -> str:
@@ -86,6 +86,7 @@ def test_onnx_export_follows_the_contract_and_matches_keras(runner, write, tmp_p
     assert json.loads(meta["ganctl.data_shape"]) == [8, 8, 1] and json.loads(meta["ganctl.value_range"]) == [-1, 1]
     info = json.loads((run / "run.json").read_text())
     assert meta["ganctl.recipe_hash"] == info["recipe_hash"]
+    assert json.loads(meta["ganctl.data"]) == {"plugin": "digits", "split": "train", "limit": 256}
     record = info["exports"]["onnx"]
     assert record["max_abs_diff"] <= 1e-4 and record["step"] == 2 and len(record["sha256"]) == 64
 

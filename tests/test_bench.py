@@ -1,0 +1,165 @@
+"""``ganctl bench``: timing an ONNX model, a run directory (exported first when needed), bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ganctl.cli import app
+from ganctl.commands import bench
+
+from . import onnx_models
+from .test_cli import _imported_after
+
+FAST = ["--repeats", "3", "--warmup", "1"]
+
+RECIPE = """\
+name: tiny
+seed: 3
+data: {plugin: digits, limit: 256}
+model: {plugin: dcgan, latent_dim: 8, filters: 8, conditional: true}
+train: {epochs: 1, batch_size: 32, steps_per_epoch: 2}
+"""
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    return onnx_models.generator(tmp_path_factory.mktemp("onnx") / "cond.onnx", latent_dim=4, num_classes=3)
+
+
+def test_an_onnx_model_as_json(runner, model):
+    result = runner.invoke(app, ["bench", str(model), "--batch", "1,5", "--provider", "cpu", "--threads", "1",
+                                 "--json", *FAST])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["model"] == str(model) and report["providers"] == ["CPUExecutionProvider"]
+    assert report["threads"] == 1 and "backend" not in report
+    rows = report["results"]
+    assert [(r["path"], r["batch"], r["calls"]) for r in rows] == [("onnxruntime", 1, 3), ("onnxruntime", 5, 3)]
+    for row in rows:
+        assert row["samples_per_s"] > 0 and 0 < row["median_ms"] <= row["p90_ms"]
+        assert row["onnxruntime_speedup"] == 1.0
+
+
+def test_an_onnx_model_as_a_table(runner, model):
+    result = runner.invoke(app, ["bench", str(model), "--batch", "2", "--seconds", "0.05", "--provider", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert "onnxruntime on CPU" in result.stdout and "samples/s" in result.stdout and "p90 ms" in result.stdout
+    assert "keras" not in result.stdout and result.stderr == ""
+
+
+def test_bench_help_imports_no_backend():
+    assert _imported_after("bench", "--help") == set()
+
+
+def test_parse_batches():
+    assert bench.parse_batches("1, 64,256") == [1, 64, 256]
+    assert bench.parse_batches("8,8,2") == [8, 2]
+
+
+def test_measure_interleaves_and_spends_the_budget():
+    order: list[str] = []
+    paths = {name: (lambda name=name: order.append(name)) for name in "ab"}
+    times = bench.measure(paths, seconds=None, repeats=7, warmup=2, slices=3)
+    assert {name: len(t) for name, t in times.items()} == {"a": 7, "b": 7}
+    # warm-up first, then slices of 2, 2 and 3 calls, the order reversed every other slice
+    assert "".join(order) == "aabb" + "aabb" + "bbaa" + "aaabbb"
+    timed = bench.measure(paths, seconds=0.03, repeats=None, warmup=0, slices=3)
+    assert all(len(t) >= 3 for t in timed.values())
+    order.clear()
+    settled = bench.measure(paths, seconds=None, repeats=2, warmup=0, slices=1, settle=0.01)
+    assert {name: len(t) for name, t in settled.items()} == {"a": 2, "b": 2}  # settling calls are not timed
+    assert order.count("a") > 2 and order.count("b") > 2 and order.index("b") > order.count("a") - 1
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--batch", "1,x"], "--batch '1,x': each batch size must be a whole number of at least 1"),
+    (["--batch", "0"], "'0' is not"),
+    (["--batch", "-4"], "'-4' is not"),
+    (["--batch", "1.5"], "'1.5' is not"),
+    (["--batch", "1,,2"], "'' is not"),
+    (["--seconds", "0"], "--seconds must be more than 0"),
+    (["--repeats", "0"], "--repeats must be at least 1"),
+    (["--seconds", "1", "--repeats", "2"], "give --seconds or --repeats, not both"),
+    (["--warmup", "-1"], "--warmup must be 0 or more"),
+    (["--threads", "0"], "--threads must be at least 1"),
+    (["--provider", "rocm"], "unknown execution provider 'rocm'; use one of: auto, cpu, cuda, tensorrt"),
+    (["--backend", "jax"], "--backend is for run directories"),
+])
+def test_bad_options_are_one_line_errors(runner, model, args, expected):
+    result = runner.invoke(app, ["bench", str(model), *args])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: ") and expected in result.stderr
+    assert "Traceback" not in result.output and result.stdout == ""
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("missing", "does not exist; give an ONNX model file or a run directory"),
+    ("folder", "is a folder, not an ONNX model or a ganctl run directory"),
+    ("text", "is not an ONNX model onnxruntime can load"),
+])
+def test_bad_sources_are_one_line_errors(runner, tmp_path, kind, expected):
+    path = tmp_path / "thing.onnx"
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "text":
+        path.write_text("not a model\n")
+    result = runner.invoke(app, ["bench", str(path)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: ") and expected in result.stderr and "Traceback" not in result.output
+
+
+# -- run directories: trains a tiny run, so once per Keras backend in CI --------------------------
+
+_TRAINED: dict[str, Path] = {}
+
+
+@pytest.fixture
+def run(runner, write, tmp_path) -> Path:
+    """A copy (in tmp_path) of a conditional dcgan trained for two steps, trained once per module."""
+    if "run" not in _TRAINED:
+        recipe = write("tiny.yaml", RECIPE)
+        result = runner.invoke(app, ["train", str(recipe), "--out", str(tmp_path / "original"), "-q"])
+        assert result.exit_code == 0, result.output
+        _TRAINED["run"] = tmp_path / "original"
+    shutil.copytree(_TRAINED["run"], tmp_path / "run")
+    return tmp_path / "run"
+
+
+@pytest.mark.backends
+def test_a_run_directory_is_exported_first_then_timed_on_keras_too(runner, run):
+    export = run / "exports" / "generator.onnx"
+    assert not export.exists()
+    result = runner.invoke(app, ["bench", str(run), "--batch", "1,4", "--provider", "cpu", "--json", *FAST])
+    assert result.exit_code == 0, result.output
+    assert f"{run} has no ONNX export: exporting it first" in result.stderr and export.is_file()
+    assert json.loads((run / "run.json").read_text())["exports"]["onnx"]["step"] == 2
+    report = json.loads(result.stdout)
+    assert report["model"] == str(export) and report["run"] == str(run) and report["step"] == 2
+    rows = [(r["path"], r["batch"], r["calls"]) for r in report["results"]]
+    assert rows == [(p, b, 3) for b in (1, 4) for p in ("onnxruntime", "keras predict", "keras direct")]
+    assert all(r["samples_per_s"] > 0 and r["onnxruntime_speedup"] > 0 for r in report["results"])
+
+    # the second time the export is there; a stale one is timed, with a warning
+    info = json.loads((run / "run.json").read_text())
+    info["exports"]["onnx"]["step"] = 1
+    (run / "run.json").write_text(json.dumps(info))
+    result = runner.invoke(app, ["bench", str(run), "--batch", "2", "--seconds", "0.05"])
+    assert result.exit_code == 0, result.output
+    assert "exporting it first" not in result.stderr and "was exported at step 1" in result.stderr
+    for path in ("onnxruntime", "keras predict", "keras direct"):
+        assert path in result.stdout
+
+
+@pytest.mark.backends
+def test_a_run_directory_whose_export_cannot_run_here(runner, run, monkeypatch):
+    from ganctl_export.onnx import OnnxExporter
+
+    monkeypatch.setattr(OnnxExporter, "unavailable", lambda self, backend: "needs a converter")
+    result = runner.invoke(app, ["bench", str(run)])
+    assert result.exit_code == 2, result.output
+    assert "has no ONNX export" in result.stderr and "needs a converter" in result.stderr
+    assert "Traceback" not in result.output and not (run / "exports").exists()
