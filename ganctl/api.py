@@ -61,11 +61,14 @@ __all__ = [
     "Dataset",
     "ExportSource",
     "Exporter",
+    "FeatureExtractor",
+    "Features",
     "Field",
     "GanctlError",
     "GenerativeModel",
     "INPUT_LABEL",
     "INPUT_Z",
+    "Metric",
     "OUTPUT_IMAGES",
     "Params",
     "Register",
@@ -75,10 +78,10 @@ __all__ = [
     "model_validator",
 ]
 
-API_VERSION = "1.1"
+API_VERSION = "1.2"
 """Version of this module's contract: ``MAJOR.MINOR`` (see the module docstring)."""
 
-KINDS = ("models", "datasets", "metrics", "exporters")
+KINDS = ("models", "datasets", "metrics", "exporters", "feature_extractors")
 """The kinds of component a plugin can register, one hook each (``register_<kind>``)."""
 
 hookimpl = pluggy.HookimplMarker("ganctl")
@@ -471,3 +474,79 @@ class Exporter(ABC):
     @abstractmethod
     def load(self, path: Path) -> Runner:
         """A function running the file at ``path``, used to check it against Keras."""
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation: feature extractors and metrics (API 1.2)
+# --------------------------------------------------------------------------------------------
+
+
+class Features(NamedTuple):
+    """What an extractor computes for a set of images.
+
+    ``features`` is float32 ``[N, D]``; ``probabilities`` is float32 ``[N, K]`` (rows sum to 1)
+    when the extractor is a classifier of ``K`` classes, else None.
+    """
+
+    features: np.ndarray
+    probabilities: np.ndarray | None = None
+
+
+class FeatureExtractor(ABC):
+    """What a feature-extractor factory builds: ``factory(params)`` returns a FeatureExtractor.
+
+    Metrics compare real and generated images through an extractor: a network (or none) that
+    maps images to features, and optionally to class probabilities. Its identity (name and the
+    sha256 of its weights) is part of every metric result, so numbers computed with different
+    weights are never mistaken for each other.
+    """
+
+    num_classes: int = 0
+    """Classes of the probabilities :meth:`extract` returns (0: it returns none)."""
+
+    batch_size: int = 256
+    """How many images ganctl passes to :meth:`extract` at once."""
+
+    def __init__(self, params: Params) -> None:
+        self.params = params
+
+    def prepare(self, spec: DataSpec) -> None:  # noqa: B027 - most extractors take any image
+        """Check that images of ``spec`` can be processed; raise :class:`ConfigError` if not.
+
+        Called once before any :meth:`extract`; load weights here (never download them).
+        """
+
+    @abstractmethod
+    def identity(self) -> dict[str, str]:
+        """What makes its features these features: at least ``name`` and ``sha256`` (of the
+        weights, or of a description of the computation when there are none), and how images
+        are resized or converted (``input``)."""
+
+    @abstractmethod
+    def extract(self, images: np.ndarray) -> Features:
+        """Features of one batch: ``images`` float32 ``[B, H, W, C]`` in ``[-1, 1]``."""
+
+
+class Metric(ABC):
+    """What a metric factory builds: ``factory(params)`` returns a Metric.
+
+    A metric compares the features of ``n`` real and ``n`` generated images (``n``, the
+    extractor and ``every`` are recipe keys ganctl handles). Class attributes say what it needs:
+
+    Class attributes:
+        needs_probabilities: the extractor must be a classifier (``Features.probabilities``).
+        needs_labels: the generator must be conditional (the requested labels are passed).
+        lower_is_better: the direction of the headline value (for keep-best and comparisons).
+    """
+
+    needs_probabilities: ClassVar[bool] = False
+    needs_labels: ClassVar[bool] = False
+    lower_is_better: ClassVar[bool] = True
+
+    def __init__(self, params: Params) -> None:
+        self.params = params
+
+    @abstractmethod
+    def compute(self, real: Features, fake: Features, *, fake_labels: np.ndarray | None,
+                seed: int) -> dict[str, float]:
+        """The metric's values; the first key is the headline value (e.g. ``{"fid": 12.3}``)."""

@@ -224,7 +224,16 @@ def _record(run: RunDir, result: Exported, step: int, backend: str) -> None:
 
 
 def export_after_training(session: Session, host: PluginHost, run: RunDir, step: int) -> list[Exported]:
-    """The recipe's ``export:`` list, run at the end of training."""
+    """The recipe's ``export:`` list, run at the end of training, from the best checkpoint if
+    ``train.keep_best`` kept one (the session's weights are then replaced by it)."""
+    from ganctl import checkpoint
+
+    if session.recipe.export and session.recipe.train.keep_best is not None:
+        best, _ = checkpoint.latest(run.checkpoints / "best")
+        if best is not None:
+            names = [name for name in session.engine.state_variables() if name.startswith("model/")]
+            session.engine.load_state({k: best.arrays[k] for k in names}, only=names)
+            step = best.progress.step
     results = []
     for index, section in enumerate(session.recipe.export):
         name, exporter = make_exporter(host, section, source=f"{run.recipe_path}: export[{index}]")

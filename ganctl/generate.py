@@ -39,8 +39,17 @@ class Trained:
     checkpoint: checkpoint.Checkpoint
 
 
-def open_trained(path: Path, host: PluginHost, backend: str | None = None) -> Trained:
-    """Build the run's model on ``backend`` (default: the run's) and load its newest checkpoint."""
+CHECKPOINTS = ("auto", "best", "latest")
+
+
+def open_trained(path: Path, host: PluginHost, backend: str | None = None, which: str = "latest") -> Trained:
+    """Build the run's model on ``backend`` (default: the run's) and load one of its checkpoints.
+
+    ``which``: ``latest`` (the newest usable one), ``best`` (the one ``train.keep_best`` kept), or
+    ``auto`` (best when the run has one, else latest).
+    """
+    if which not in CHECKPOINTS:
+        raise ConfigError(f"--checkpoint must be one of {', '.join(CHECKPOINTS)}, got '{which}'.")
     from ganctl.session import open_session, spec_from_dict
 
     run = RunDir.open(path)
@@ -51,7 +60,12 @@ def open_trained(path: Path, host: PluginHost, backend: str | None = None) -> Tr
     engine = session.engine
     names = [name for name in engine.state_variables() if name.startswith("model/")]
     expected = {name: tuple(engine.state_variables()[name].shape) for name in names}
-    found, skipped = checkpoint.latest(run.checkpoints)
+    best_folder = run.checkpoints / "best"
+    if which == "best" and not checkpoint.listing(best_folder):
+        raise ConfigError(f"{run.path} has no best checkpoint: its recipe has no train.keep_best, or no "
+                          "evaluation has run yet. Use --checkpoint latest.")
+    use_best = which == "best" or (which == "auto" and checkpoint.listing(best_folder))
+    found, skipped = checkpoint.latest(best_folder if use_best else run.checkpoints)
     if found is None:
         reason = f": {'; '.join(skipped)}" if skipped else " yet"
         raise ConfigError(f"{run.path} has no usable checkpoint{reason}. Train it first (ganctl train).")

@@ -32,3 +32,8 @@ def register_metrics(register: Register) -> None:
 @hookspec
 def register_exporters(register: Register) -> None:
     """Register exporter factories, usable in a recipe's ``export:`` list and ``ganctl export``."""
+
+
+@hookspec
+def register_feature_extractors(register: Register) -> None:
+    """Register feature-extractor factories (API 1.2), used by metrics (``features:`` in a metric section)."""

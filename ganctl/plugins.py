@@ -29,7 +29,8 @@ from ganctl import hookspecs
 from ganctl.api import KINDS, Params
 from ganctl.errors import PluginError
 
-SINGULAR = {"models": "model", "datasets": "dataset", "metrics": "metric", "exporters": "exporter"}
+SINGULAR = {"models": "model", "datasets": "dataset", "metrics": "metric", "exporters": "exporter",
+            "feature_extractors": "feature extractor"}
 BUILTIN_DISTRIBUTION = "ganctl"
 _NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 

@@ -62,6 +62,13 @@ class MetricRef(PluginRef):
     every: int | None = Field(
         None, ge=1, description="Compute every N epochs during training; null: only at the end."
     )
+    n: int | None = Field(None, ge=2, description="Real and generated images each; null: 2000.")
+    features: str | dict[str, Any] | None = Field(
+        None, description="Feature extractor: a name or {plugin: NAME, ...}; null: pixels."
+    )
+
+
+METRIC_CORE = ("every", "n", "features")
 
 
 def _plugin_shorthand(value: Any) -> Any:
@@ -101,6 +108,13 @@ class OptimizerConfig(_Strict):
         return self
 
 
+class KeepBest(_Strict):
+    """Keep the checkpoint with the best value of one of the recipe's metrics."""
+
+    metric: str = Field(description="A metric plugin of the recipe's metrics: list (its headline value).")
+    mode: Literal["min", "max"] = Field("min", description="min: lower is better (fid); max: higher is better.")
+
+
 class TrainConfig(_Strict):
     """How long and how to train, and how often to write samples and checkpoints."""
 
@@ -123,6 +137,9 @@ class TrainConfig(_Strict):
     checkpoint_every: int = Field(1, ge=1, description="Write a checkpoint every N epochs.")
     keep_checkpoints: int = Field(3, ge=1, description="How many recent checkpoints to keep.")
     log_every: int = Field(50, ge=1, description="Log losses every N steps.")
+    keep_best: KeepBest | None = Field(
+        None, description="Keep the best checkpoint by a metric ({metric: fid, mode: min}); export uses it."
+    )
 
     @model_validator(mode="after")
     def _check_overrides(self) -> TrainConfig:
@@ -189,11 +206,13 @@ class Section:
     plugin: str
     params: Params
     every: int | None = None
+    n: int | None = None
+    features: str | dict[str, Any] | None = None
 
     def to_dict(self, core: Sequence[str] = ()) -> dict[str, Any]:
         out: dict[str, Any] = {"plugin": self.plugin}
-        if "every" in core:
-            out["every"] = self.every
+        for key in core:
+            out[key] = getattr(self, key)
         out.update(self.params.model_dump(mode="json"))
         return out
 
@@ -223,7 +242,7 @@ class Recipe:
             "data": self.data.to_dict(),
             "model": self.model.to_dict(),
             "train": self.train.to_dict(),
-            "metrics": [m.to_dict(core=("every",)) for m in self.metrics],
+            "metrics": [m.to_dict(core=METRIC_CORE) for m in self.metrics],
             "export": [e.to_dict() for e in self.export],
         }
 
@@ -289,6 +308,17 @@ def validate(raw: dict[str, Any], host: PluginHost, *, source: str = "<recipe>",
                         f"model '{core.model.plugin}' has no player '{player}'.{fix} "
                         f"Its players are: {', '.join(players)}.",
                     ))
+    if core is not None and core.train.keep_best is not None:
+        names = [m.plugin for m in core.metrics]
+        wanted = core.train.keep_best.metric
+        if wanted not in names:
+            loc = ("train", "keep_best", "metric")
+            hint = suggest(wanted, names)
+            problems.append(_at(
+                source, positions.find(loc), loc,
+                f"'{wanted}' is not one of the recipe's metrics ({', '.join(names) or 'none'})."
+                + (f" Did you mean '{hint}'?" if hint else " Add it to metrics:, with every: N to track it during training."),
+            ))
     if problems:
         raise RecipeError([p.text for p in sorted(problems, key=lambda p: p.line)])
     assert core is not None
@@ -332,7 +362,8 @@ def _check_section(
     params_model = host.get(kind, name).params_model
     params = {k: v for k, v in section.items() if k != "plugin" and k not in core_keys}
     try:
-        return Section(name, params_model.model_validate(params), section.get("every"))
+        return Section(name, params_model.model_validate(params), section.get("every"), section.get("n"),
+                       section.get("features"))
     except ValidationError as exc:
         for item in _flatten(exc, loc):
             problems.append(_format_error(item, source, positions, params_model, loc, raw, host))
@@ -342,7 +373,7 @@ def _check_section(
 def _plugin_sections(raw: dict[str, Any]) -> Iterable[tuple[Loc, str, tuple[str, ...]]]:
     yield ("data",), "datasets", ()
     yield ("model",), "models", ()
-    for key, kind, core in (("metrics", "metrics", ("every",)), ("export", "exporters", ())):
+    for key, kind, core in (("metrics", "metrics", METRIC_CORE), ("export", "exporters", ())):
         items = raw.get(key)
         if isinstance(items, list):
             for index in range(len(items)):
@@ -563,7 +594,8 @@ def json_schema(host: PluginHost) -> dict[str, Any]:
             params = host.get(kind, name).params_model
             fields: dict[str, Any] = {"plugin": (Literal[name], Field(description=f"{SINGULAR[kind]} plugin"))}
             if base is MetricRef:
-                fields["every"] = (int | None, MetricRef.model_fields["every"])
+                for key in METRIC_CORE:
+                    fields[key] = (MetricRef.model_fields[key].annotation, MetricRef.model_fields[key])
             model = create_model(f"{kind}.{name}", __base__=params, **fields)
             model.__doc__ = host.get(kind, name).description or None
             variants.append(model)

@@ -6,6 +6,8 @@
         checkpoints/     ckpt-<step>.npz (see ganctl.checkpoint)
         samples/         epoch-<N>.png and final.png: a fixed latent batch through the generator
         metrics.jsonl    one JSON object per logged step and per epoch
+        exports/         what ganctl export wrote (generator.onnx, ...)
+        evaluations.jsonl  one JSON object per ganctl evaluate result, with its protocol
 """
 
 from __future__ import annotations
@@ -136,6 +138,16 @@ class RunDir:
             except ValueError:
                 continue  # a line cut short by a crash
         return records
+
+    @property
+    def evaluations_path(self) -> Path:
+        return self.path / "evaluations.jsonl"
+
+    def log_evaluation(self, record: dict[str, Any]) -> None:
+        """Append one ``ganctl evaluate`` result (values and protocol) to evaluations.jsonl."""
+        record = {**record, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        with self.evaluations_path.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")
 
     def truncate_metrics(self, step: int) -> None:
         """Drop records past ``step`` (work after the checkpoint a resume restarts from)."""

@@ -30,6 +30,7 @@ from ganctl.sampling import latents, sample_labels
 from ganctl.session import Session
 
 SAMPLE_COUNT = 64
+BEST = "best"  # checkpoints/best/: the checkpoint train.keep_best chose
 _SAMPLE_STREAM = 0x5A3D1E  # separates the fixed sample latents from the training latents
 
 
@@ -77,8 +78,8 @@ def _stop_signals() -> Iterator[list[int]]:
 class Trainer:
     """Checks the run's shape up front (before any directory is made), then trains into ``run``."""
 
-    def __init__(self, session: Session, reporter: Reporter) -> None:
-        self.session, self.reporter = session, reporter
+    def __init__(self, session: Session, reporter: Reporter, host: Any = None) -> None:
+        self.session, self.reporter, self.host = session, reporter, host
         self.run: RunDir = None  # type: ignore[assignment]  # set by use()
         self.recipe = session.recipe
         self.engine = session.engine
@@ -95,6 +96,8 @@ class Trainer:
             )
         self.steps_per_epoch = train.steps_per_epoch or available
         self.expected_shapes = {name: tuple(v.shape) for name, v in self.engine.state_variables().items()}
+        self._real_spread: float | None = None
+        self._best_diversity = 0.0
 
     def use(self, run: RunDir) -> Trainer:
         self.run = run
@@ -132,6 +135,30 @@ class Trainer:
 
     # -- samples --------------------------------------------------------------------------------
 
+    def diversity(self) -> float:
+        """Sample diversity: mean pairwise distance within the fixed sample batch, relative to
+        the same for a fixed batch of real images (1: as diverse as the data; 0: all alike)."""
+        if self._real_spread is None:
+            real = self.dataset.take(np.random.default_rng([self.recipe.seed, _SAMPLE_STREAM]).permutation(
+                len(self.dataset))[:SAMPLE_COUNT]).images
+            self._real_spread = _spread(real)
+        spec = self.session.spec
+        z = latents([self.recipe.seed, _SAMPLE_STREAM], SAMPLE_COUNT, self.model.latent_dim)
+        labels = sample_labels(SAMPLE_COUNT, spec.num_classes) if self.model.conditional else None
+        return _spread(self.engine.generate(z, labels)) / max(self._real_spread, 1e-12)
+
+    def check_collapse(self, progress: Progress) -> float:
+        """Log the sample diversity; warn when it falls below half of its best so far."""
+        value = self.diversity()
+        self.run.log({"step": progress.step, "epoch": progress.epoch, "type": "diversity", "diversity": value})
+        if collapsed(value, self._best_diversity):
+            self.reporter.note(
+                f"warning: possible mode collapse at epoch {progress.epoch}: sample diversity {value:.2f} of the "
+                f"real data's, down from {self._best_diversity:.2f} (see samples/; a lower learning rate or "
+                "another loss may help)")
+        self._best_diversity = max(self._best_diversity, value)
+        return value
+
     def write_samples(self, name: str) -> None:
         spec = self.session.spec
         z = latents([self.recipe.seed, _SAMPLE_STREAM], SAMPLE_COUNT, self.model.latent_dim)
@@ -139,6 +166,48 @@ class Trainer:
         images = self.engine.generate(z, labels)
         columns = spec.num_classes if self.model.conditional and spec.num_classes <= 16 else None
         save_png(grid(images, columns=columns), self.run.samples / f"{name}.png")
+
+    # -- metrics --------------------------------------------------------------------------------
+
+    def evaluate(self, progress: Progress, last: bool) -> list[Any]:
+        """The recipe's metrics due after this epoch (``every``, and all of them after the last)."""
+        epoch = progress.epoch
+        due = [m for m in self.recipe.metrics if last or (m.every and epoch % m.every == 0)]
+        if not due or self.host is None:
+            return []
+        from ganctl import evaluation
+
+        subject = evaluation.subject_from_session(self.session, progress.step)
+        results = []
+        for section in due:  # one at a time: each may ask for its own n
+            request = evaluation.request(self.host, section.to_dict(core=("features",)))
+            results += evaluation.evaluate(subject, [request], self.host, n=section.n or evaluation.DEFAULT_N,
+                                           seed=self.recipe.seed, real_dataset=self.dataset)
+        record = {"step": progress.step, "epoch": epoch, "type": "eval"}
+        for result in results:
+            record.update({f"{result.metric}/{k}": v for k, v in result.values.items()})
+        self.run.log(record)
+        self.reporter.note(f"epoch {epoch} metrics: " + ", ".join(
+            f"{r.metric} {r.headline[1]:.4g}" for r in results))
+        self._keep_best(progress, results)
+        return results
+
+    def _keep_best(self, progress: Progress, results: list[Any]) -> None:
+        """Save the state as ``checkpoints/best/`` when ``train.keep_best``'s metric improved."""
+        rule = self.recipe.train.keep_best
+        found = next((r for r in results if rule is not None and r.metric == rule.metric), None)
+        if rule is None or found is None:
+            return
+        key, value = found.headline
+        best = self.run.read_info().get("best")
+        if best is not None and not (value < best["value"] if rule.mode == "min" else value > best["value"]):
+            return
+        meta = {"backend": self.session.backend, "recipe_hash": recipe_hash(self.recipe.to_dict()),
+                "best": {"metric": rule.metric, "value": value}}
+        checkpoint.save(self.run.checkpoints / BEST, self.engine.state_arrays(), progress, meta, keep=1)
+        self.run.update_info(best={"metric": rule.metric, "key": key, "value": value, "mode": rule.mode,
+                                   "step": progress.step, "epoch": progress.epoch})
+        self.reporter.note(f"best {rule.metric} so far ({key} {value:.4g}): saved as {self.run.checkpoints / BEST}")
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -172,6 +241,8 @@ class Trainer:
                     self.run.log({"step": progress.step, "epoch": epoch + 1, "type": "epoch", **means})
                     self.reporter.epoch(epoch, means)
                     last = epoch + 1 == train.epochs
+                    self.check_collapse(progress)
+                    self.evaluate(progress, last)
                     if (epoch + 1) % train.sample_every == 0 or last:
                         self.write_samples(f"epoch-{epoch + 1:04d}")
                     if (epoch + 1) % train.checkpoint_every == 0 or last:
@@ -207,6 +278,23 @@ class Trainer:
             f"the {player} {key} became {value} at step {step}; training stopped and {kept}. "
             "Lower the learning rate (train.optimizer.learning_rate), or try another loss or seed."
         )
+
+
+COLLAPSE_DROP = 0.5  # warn when diversity falls below this fraction of its best so far
+
+
+def collapsed(value: float, best: float) -> bool:
+    """The collapse alarm's rule: a sharp drop from the best diversity seen (not a low value per se)."""
+    return best > 0 and value < COLLAPSE_DROP * best
+
+
+def _spread(images: np.ndarray) -> float:
+    """Mean Euclidean distance between the images of a batch, over all pairs."""
+    flat = images.reshape(len(images), -1).astype(np.float64)
+    squared = np.sum(flat**2, axis=1)
+    distances = np.sqrt(np.maximum(squared[:, None] + squared[None, :] - 2 * flat @ flat.T, 0.0))
+    n = len(flat)
+    return float(distances.sum() / (n * (n - 1))) if n > 1 else 0.0
 
 
 def run_info(session: Session, host_plugins: dict[str, str]) -> dict[str, Any]:

@@ -65,7 +65,17 @@ class ToyMetric:
     """A toy metric."""
 
     class Params(api.Params):
-        n: int = api.Field(100, ge=2)
+        window: int = api.Field(100, ge=2)
+
+    def __init__(self, params: Params) -> None:
+        self.params = params
+
+
+class ToyFeatures:
+    """A toy feature extractor."""
+
+    class Params(api.Params):
+        dim: int = api.Field(8, ge=1)
 
     def __init__(self, params: Params) -> None:
         self.params = params
@@ -86,6 +96,11 @@ class ToyPlugin:
     @api.hookimpl
     def register_metrics(register: api.Register) -> None:
         register("toy-metric", ToyMetric)
+
+    @staticmethod
+    @api.hookimpl
+    def register_feature_extractors(register: api.Register) -> None:
+        register("toy-features", ToyFeatures)
 
 
 def make_host(*plugins: tuple[object, str]) -> PluginHost:

@@ -33,7 +33,7 @@ def test_fake_plugin_registers_every_kind(host):
     info = next(p for p in host.plugins if p.name == "toy")
     assert info.status == "loaded"
     assert info.registered == {"models": ["toy"], "datasets": [], "metrics": ["toy-metric"],
-                               "exporters": ["toy-export"]}
+                               "exporters": ["toy-export"], "feature_extractors": ["toy-features"]}
     assert host.get("models", "toy").description.startswith("A toy model")
 
 

@@ -44,7 +44,7 @@ def test_good_recipe_resolves_with_defaults(host, write):
     assert recipe.data.plugin == "digits" and recipe.data.params.split == "train"
     assert recipe.model.params.latent_dim == 32 and recipe.model.params.loss == "bce"
     assert recipe.train.epochs == 5 and recipe.train.jit == "auto"
-    assert recipe.metrics[0].every == 2 and recipe.metrics[0].params.n == 100
+    assert recipe.metrics[0].every == 2 and recipe.metrics[0].params.window == 100
     assert recipe.export[0].plugin == "toy-export"
     discriminator = recipe.train.optimizer_for("discriminator")
     assert discriminator.learning_rate == 1e-4 and discriminator.beta_1 == 0.5
@@ -75,7 +75,7 @@ def test_resolved_recipe_validates_to_itself(host, write):
         ("  epochs: 5\n  batch_size: 32\n  optimizers:\n    discriminator: {learning_rate: 1.0e-4}", "  5", [":9:1: train: expected a mapping of keys, got a number."]),
         ("every: 2", "every: 0", [":16:5: metrics[0].every: Input should be greater than or equal to 1, got 0."]),
         ("every: 2", "n: 1", [":16:5: metrics[0].n: Input should be greater than or equal to 2, got 1."]),
-        ("plugin: toy-metric", "plugin: fid", [":15:5: metrics[0].plugin: unknown metric plugin 'fid'."]),
+        ("plugin: toy-metric", "plugin: nope", [":15:5: metrics[0].plugin: unknown metric plugin 'nope'."]),
         ("[toy-export]", "[tox-export]", [":17:10: export[0].plugin: unknown exporter plugin 'tox-export'. Did you mean 'toy-export'?"]),
         ("[toy-export]", "[{plugin: toy-export, opset: 2}]", ["export[0].opset: Input should be greater than or equal to 7, got 2."]),
         ("[toy-export]", "toy-export", [":17:1: export: Input should be a valid list, got 'toy-export'."]),
@@ -185,12 +185,13 @@ def test_overrides_set_nested_values_and_lists(host, write):
     path = write("r.yaml", GOOD)
     recipe = load_recipe(path, host, [
         "train.epochs=9", "data.split=test", "seed=11", "model.loss=hinge",
-        "metrics.0.every=4", "metrics.1={plugin: toy-metric, n: 5}", "train.optimizers.generator.learning_rate=0.01",
+        "metrics.0.every=4", "metrics.1={plugin: toy-metric, window: 5, n: 500}", "train.optimizers.generator.learning_rate=0.01",
         "backend=torch",
     ])
     assert (recipe.train.epochs, recipe.data.params.split, recipe.seed, recipe.backend) == (9, "test", 11, "torch")
     assert recipe.model.params.loss == "hinge"
-    assert [m.params.n for m in recipe.metrics] == [100, 5] and recipe.metrics[0].every == 4
+    assert [m.params.window for m in recipe.metrics] == [100, 5] and recipe.metrics[0].every == 4
+    assert [m.n for m in recipe.metrics] == [None, 500]
     assert recipe.train.optimizer_for("generator").learning_rate == 0.01
 
 

@@ -23,6 +23,8 @@ def export(
     opset: int = typer.Option(None, "--opset", help="ONNX opset to target (default: the converter's)."),
     atol: float = typer.Option(None, "--atol", help="Largest abs difference from Keras allowed [default: 1e-4]."),
     backend: str = typer.Option(None, "--backend", help="Backend to export from (default: the run's; weights are portable)."),
+    which: str = typer.Option("auto", "--checkpoint", help="auto (best if train.keep_best kept one, else latest), "
+                              "best or latest."),
     list_: bool = typer.Option(False, "--list", help="List the exporters and whether each can run on the backend."),
 ) -> None:
     """Export a run's generator (ONNX, .keras, ...), checked against Keras before it is written.
@@ -49,7 +51,7 @@ def export(
         raise ConfigError("--out names one file: use it with exactly one format (--onnx or one --format).")
     # check the names and exporters before the (slow) model build
     exporters = [exporting.make_exporter(host, s, source="--format") for s in sections]
-    trained = open_trained(run_dir, host, backend)
+    trained = open_trained(run_dir, host, backend, which)
     session = trained.session
     if not exporters:
         exporters = [exporting.make_exporter(host, s, source=f"{trained.run.recipe_path}: export")
@@ -63,7 +65,8 @@ def export(
         result = exporting.export(session, trained.run, step, name, exporter, out=out_file,
                                   atol=exporting.DEFAULT_ATOL if atol is None else atol)
         typer.echo(
-            f"{name}: wrote {result.path} (step {step}, {session.backend}); max abs difference from Keras "
+            f"{name}: wrote {result.path} (step {step}{', best' if 'best' in trained.checkpoint.meta else ''}, "
+            f"{session.backend}); max abs difference from Keras "
             f"{result.max_abs_diff:.2g} <= {result.atol:g} at batch sizes "
             f"{', '.join(map(str, result.diffs))}; {result.seconds:.1f} s"
         )

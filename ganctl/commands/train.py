@@ -59,6 +59,7 @@ def train(
     from ganctl import backend as backends
     from ganctl.checkpoint import Progress
     from ganctl.errors import ConfigError
+    from ganctl.evaluation import check_metrics
     from ganctl.exporting import check_exporters, export_after_training
     from ganctl.progress import reporter
     from ganctl.recipe import load_recipe
@@ -80,7 +81,8 @@ def train(
 
     session = open_session(recipe, host, chosen)
     check_exporters(session, host)  # an export that cannot run should stop us before training, not after
-    trainer = Trainer(session, reporter(quiet, recipe.train.log_every))
+    check_metrics(session, host)  # a metric that cannot run should stop us before training, not after
+    trainer = Trainer(session, reporter(quiet, recipe.train.log_every), host)
     if resume is not None:
         run.update_info(**{k: v for k, v in run_info(session, {}).items() if k in ("ganctl", "keras", "devices")})
         trainer.use(run)

@@ -1,0 +1,343 @@
+"""Evaluating a generator: real and generated images, through a feature extractor, into metrics.
+
+Every number comes with its protocol — the metric and its parameters, the extractor and the
+sha256 of its weights, how many real and generated images, which real data (dataset section and
+split), the seed, what generated the images (Keras on a backend, or onnxruntime) and the ganctl
+version — so that two numbers are only compared when they were computed the same way.
+
+Real features are cached per (data section, n, seed, extractor identity) under
+``$GANCTL_CACHE_DIR/features`` (default ``~/.cache/ganctl/features``): evaluating many runs on
+the same data extracts the real images once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ganctl import __version__, api
+from ganctl.errors import ConfigError, GanctlError
+from ganctl.fsutil import atomic_write
+from ganctl.plugins import PluginHost
+from ganctl.recipe import Section, validate_section
+from ganctl.sampling import latents, sample_labels
+
+DEFAULT_N = 2000
+DEFAULT_FEATURES = "pixels"
+_REAL_STREAM = 0x7EA1  # separates the choice of real images from every other use of the seed
+GENERATE_BATCH = 256
+
+
+@dataclass
+class Subject:
+    """What is evaluated: something that draws ``n`` images for a seed, and what it was trained on."""
+
+    name: str
+    spec: api.DataSpec
+    conditional: bool
+    data: dict[str, Any] | None
+    engine: str
+    draw: Callable[[np.ndarray, np.ndarray | None], np.ndarray]
+
+    def sample(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """``n`` images and their requested labels (classes in turn), with ganctl's latents for ``seed``."""
+        z = latents(seed, n, self.latent_dim)
+        labels = sample_labels(n, self.spec.num_classes) if self.conditional else None
+        parts = [self.draw(z[i : i + GENERATE_BATCH], None if labels is None else labels[i : i + GENERATE_BATCH])
+                 for i in range(0, n, GENERATE_BATCH)]
+        return np.concatenate(parts).astype(np.float32), labels
+
+    latent_dim: int = 0
+
+
+def subject_from_run(path: Path, host: PluginHost, backend: str | None = None) -> Subject:
+    """A run directory's generator (newest checkpoint), sampled with Keras."""
+    from ganctl.generate import open_trained
+
+    trained = open_trained(path, host, backend)
+    session = trained.session
+    return Subject(
+        name=str(path), spec=session.spec, conditional=session.model.conditional,
+        data=session.recipe.data.to_dict(), engine=f"keras {session.backend} (step {trained.checkpoint.progress.step})",
+        draw=session.engine.generate, latent_dim=session.model.latent_dim,
+    )
+
+
+def subject_from_onnx(path: Path, provider: str = "auto") -> Subject:
+    """An ONNX generator, sampled with onnxruntime; the training data comes from its metadata."""
+    from ganctl.inference import Generator
+
+    generator = Generator.open(path, provider=provider)
+    height, width, channels = generator.data_shape
+    spec = api.DataSpec(height=height, width=width, channels=channels, num_classes=generator.num_classes,
+                        class_names=tuple(generator.class_names) if len(generator.class_names) == generator.num_classes
+                        else ())
+    data = generator.metadata.get("ganctl.data")
+    return Subject(
+        name=str(path), spec=spec, conditional=generator.conditional,
+        data=json.loads(data) if data else None, engine=f"onnxruntime ({', '.join(generator.providers)})",
+        draw=lambda z, labels: generator.run(z, None if labels is None else labels.astype(np.int64)),
+        latent_dim=generator.latent_dim,
+    )
+
+
+# -- features -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Extractor:
+    """A prepared feature extractor and its identity."""
+
+    name: str
+    plugin: api.FeatureExtractor
+    identity: dict[str, str]
+
+    def __call__(self, images: np.ndarray) -> api.Features:
+        size = max(1, int(self.plugin.batch_size))
+        parts = [self.plugin.extract(images[i : i + size]) for i in range(0, len(images), size)]
+        features = np.concatenate([p.features for p in parts]).astype(np.float32, copy=False)
+        if features.ndim != 2 or len(features) != len(images):
+            raise GanctlError(
+                f"feature extractor '{self.name}' returned features of shape {list(features.shape)} for "
+                f"{len(images)} images; expected [{len(images)}, D]. This is a bug in the plugin."
+            )
+        probabilities = None
+        if parts[0].probabilities is not None:
+            probabilities = np.concatenate([p.probabilities for p in parts]).astype(np.float32, copy=False)
+        return api.Features(features, probabilities)
+
+
+def make_extractor(host: PluginHost, section: str | dict[str, Any], spec: api.DataSpec) -> Extractor:
+    """Build, check and prepare the extractor named by ``section`` (a name or ``{plugin: NAME, ...}``)."""
+    if isinstance(section, str):
+        section = {"plugin": section}
+    checked: Section = validate_section(section, "feature_extractors", host, source="features")
+    plugin = host.get("feature_extractors", checked.plugin).factory(checked.params)
+    if not isinstance(plugin, api.FeatureExtractor):
+        raise GanctlError(f"feature extractor plugin '{checked.plugin}' built a {type(plugin).__name__}, not a "
+                          "ganctl.api.FeatureExtractor; this is a bug in the plugin.")
+    plugin.prepare(spec)
+    identity = dict(plugin.identity())
+    missing = [k for k in ("name", "sha256") if not identity.get(k)]
+    if missing:
+        raise GanctlError(f"feature extractor '{checked.plugin}' does not say its {', '.join(missing)}; "
+                          "this is a bug in the plugin.")
+    identity["params"] = json.dumps(checked.params.model_dump(mode="json"), sort_keys=True)
+    return Extractor(checked.plugin, plugin, identity)
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("GANCTL_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "ganctl")
+    return Path(root) / "features"
+
+
+@dataclass
+class RealData:
+    """``n`` real images chosen from a dataset section with a seed, and where they came from."""
+
+    section: dict[str, Any]
+    n: int
+    seed: int
+    dataset: api.Dataset | None = None
+    images: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    _features: dict[str, api.Features] = field(default_factory=dict)
+
+    def key(self, extractor: Extractor) -> str:
+        text = json.dumps({"data": self.section, "n": self.n, "seed": self.seed,
+                           "extractor": extractor.identity}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    def features(self, extractor: Extractor, host: PluginHost, use_cache: bool = True) -> tuple[api.Features, bool]:
+        """The real features through ``extractor``, and whether they came from the cache."""
+        key = self.key(extractor)
+        if key in self._features:
+            return self._features[key], True
+        path = cache_dir() / f"{key}.npz"
+        if use_cache and path.is_file():
+            try:
+                with np.load(path) as archive:
+                    found = api.Features(archive["features"],
+                                         archive["probabilities"] if "probabilities" in archive.files else None)
+                self._features[key] = found
+                return found, True
+            except (OSError, ValueError, KeyError):
+                pass  # a damaged cache entry: compute it again
+        features = extractor(self.load(host))
+        self._features[key] = features
+        if use_cache:
+            arrays = {"features": features.features}
+            if features.probabilities is not None:
+                arrays["probabilities"] = features.probabilities
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(path, lambda handle: np.savez(handle, **arrays))
+            except OSError:
+                pass  # caching is an optimisation; an unwritable cache must not fail an evaluation
+        return features, False
+
+    def load(self, host: PluginHost) -> np.ndarray:
+        if self.images is None:
+            from ganctl.data import build_dataset
+
+            dataset = self.dataset
+            if dataset is None:
+                dataset = build_dataset(validate_section(self.section, "datasets", host, source="the real data"), host)
+            if self.n > len(dataset):
+                raise ConfigError(
+                    f"--n {self.n} is more than the {len(dataset)} real images of {self.section['plugin']} "
+                    f"({json.dumps(self.section)}); use --n {len(dataset)} or less."
+                )
+            chosen = np.random.default_rng([self.seed, _REAL_STREAM]).permutation(len(dataset))[: self.n]
+            batch = dataset.take(np.sort(chosen))
+            self.images, self.labels = batch.images, batch.labels
+        return self.images
+
+
+# -- metrics ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """One metric to compute: the plugin, its parameters, and the extractor it looks through."""
+
+    name: str
+    params: api.Params
+    features: str | dict[str, Any]
+
+
+@dataclass
+class Result:
+    metric: str
+    values: dict[str, float]
+    protocol: dict[str, Any]
+    seconds: float
+
+    @property
+    def headline(self) -> tuple[str, float]:
+        key = next(iter(self.values))
+        return key, self.values[key]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "values": self.values, "protocol": self.protocol,
+                "seconds": round(self.seconds, 3)}
+
+
+def request(host: PluginHost, section: str | dict[str, Any], features: str | dict[str, Any] | None = None) -> Request:
+    """A request from a metric name or ``{plugin: NAME, features: ..., ...params}``."""
+    if isinstance(section, str):
+        section = {"plugin": section}
+    section = dict(section)
+    from_section = section.pop("features", None)
+    chosen = features or from_section or DEFAULT_FEATURES  # --features beats the recipe
+    section.pop("every", None)
+    section.pop("n", None)
+    checked = validate_section(section, "metrics", host, source="--metric")
+    return Request(checked.plugin, checked.params, chosen)
+
+
+def _prepare(subject: Subject, requests: Sequence[Request], host: PluginHost
+             ) -> tuple[list[tuple[Request, api.Metric]], dict[str, Extractor]]:
+    """Build the metrics and their extractors, and check that each can run on ``subject``."""
+    metrics: list[tuple[Request, api.Metric]] = []
+    for item in requests:
+        metric = host.get("metrics", item.name).factory(item.params)
+        if not isinstance(metric, api.Metric):
+            raise GanctlError(f"metric plugin '{item.name}' built a {type(metric).__name__}, not a ganctl.api.Metric; "
+                              "this is a bug in the plugin.")
+        if metric.needs_labels and not subject.conditional:
+            raise ConfigError(
+                f"the {item.name} metric compares generated images with the labels they were asked for, "
+                f"but {subject.name} is unconditional; use it on a conditional model, or leave it out."
+            )
+        metrics.append((item, metric))
+    extractors: dict[str, Extractor] = {}
+    for item, metric in metrics:
+        key = json.dumps(item.features, sort_keys=True)
+        if key not in extractors:
+            extractors[key] = make_extractor(host, item.features, subject.spec)
+        if metric.needs_probabilities and not extractors[key].plugin.num_classes:
+            raise ConfigError(
+                f"the {item.name} metric needs class probabilities, which the '{extractors[key].name}' feature "
+                "extractor does not give; use a feature extractor that is a classifier (see ganctl plugins)."
+            )
+    return metrics, extractors
+
+
+def check_metrics(session: Any, host: PluginHost) -> None:
+    """Fail before training when a metric of the recipe cannot run on this model and data."""
+    subject = subject_from_session(session, 0)
+    for index, section in enumerate(session.recipe.metrics):
+        where = f"{session.recipe.source}: metrics[{index}] ({section.plugin})"
+        try:
+            _prepare(subject, [request(host, section.to_dict(core=("features",)))], host)
+        except GanctlError as exc:
+            raise ConfigError(f"{where}: {exc.message}") from None
+        n = section.n or DEFAULT_N
+        if session.dataset is not None and n > len(session.dataset):
+            raise ConfigError(f"{where}: n is {n}, more than the {len(session.dataset)} images of the dataset; "
+                              f"set n to at most {len(session.dataset)}.")
+
+
+def evaluate(subject: Subject, requests: Sequence[Request], host: PluginHost, *, n: int = DEFAULT_N,
+             seed: int = 0, real_data: dict[str, Any] | None = None, use_cache: bool = True,
+             real_dataset: api.Dataset | None = None) -> list[Result]:
+    """Compute every requested metric on ``n`` real and ``n`` generated images.
+
+    ``real_dataset``: the dataset of ``real_data`` (or of the subject's data) when it is already
+    loaded, as during training.
+    """
+    if n < 2:
+        raise ConfigError(f"--n must be at least 2, got {n}.")
+    section = real_data or subject.data
+    if section is None:
+        raise ConfigError(
+            f"{subject.name} does not say what data it was trained on (no ganctl.data metadata); "
+            "give the real data with --data RECIPE|DATASET."
+        )
+    metrics, extractors = _prepare(subject, requests, host)
+    real = RealData(section, n, seed, real_dataset)
+    fake_images, fake_labels = subject.sample(n, seed)
+    results = []
+    fake_cache: dict[str, api.Features] = {}
+    for item, metric in metrics:
+        key = json.dumps(item.features, sort_keys=True)
+        extractor = extractors[key]
+        began = time.perf_counter()
+        real_features, cached = real.features(extractor, host, use_cache)
+        if key not in fake_cache:
+            fake_cache[key] = extractor(fake_images)
+        fake_features = fake_cache[key]
+        if real_features.features.shape[1] != fake_features.features.shape[1]:
+            raise ConfigError(
+                f"the real features have {real_features.features.shape[1]} dimensions and the generated ones "
+                f"{fake_features.features.shape[1]}: the generator's images ({list(subject.spec.shape)}) do not "
+                "match the real data's. Evaluate against the data it was trained on (--data)."
+            )
+        values = metric.compute(real_features, fake_features, fake_labels=fake_labels, seed=seed)
+        values = {k: float(v) for k, v in values.items()}
+        protocol = {
+            "metric": item.name, "params": item.params.model_dump(mode="json"),
+            "extractor": extractor.identity, "n_real": n, "n_fake": n,
+            "real": section, "real_features_cached": cached, "seed": seed,
+            "generator": subject.name, "engine": subject.engine, "ganctl": __version__,
+        }
+        results.append(Result(item.name, values, protocol, time.perf_counter() - began))
+    return results
+
+
+def subject_from_session(session: Any, step: int) -> Subject:
+    """The generator being trained, as it is now."""
+    return Subject(
+        name=session.recipe.name, spec=session.spec, conditional=session.model.conditional,
+        data=session.recipe.data.to_dict(), engine=f"keras {session.backend} (step {step})",
+        draw=session.engine.generate, latent_dim=session.model.latent_dim,
+    )

@@ -1,0 +1,58 @@
+"""ganctl's first-party evaluation metrics.
+
+``stats`` holds their numerical core as pure NumPy / SciPy / scikit-learn functions on
+features and class probabilities: the Fréchet distance (FID), KID, precision / recall /
+density / coverage, the Inception Score, a classifier two-sample test and the class accuracy
+of a conditional generator.
+
+The plugins (``metrics``) register them for recipes and ``ganctl evaluate``: ``fid``, ``kid``,
+``prdc``, ``inception-score``, ``class-accuracy`` and ``c2st``.
+
+Importing this package is cheap: only NumPy is imported; SciPy and scikit-learn are imported
+by the functions that use them.
+"""
+
+from __future__ import annotations
+
+from ganctl import api
+
+from .metrics import C2ST, FID, KID, PRDC, ClassAccuracy, InceptionScore
+from .stats import (
+    c2st,
+    class_accuracy,
+    feature_statistics,
+    frechet_details,
+    frechet_distance,
+    inception_score,
+    kid,
+    prdc,
+)
+
+__all__ = [
+    "C2ST",
+    "FID",
+    "KID",
+    "PRDC",
+    "ClassAccuracy",
+    "InceptionScore",
+    "c2st",
+    "class_accuracy",
+    "feature_statistics",
+    "frechet_details",
+    "frechet_distance",
+    "inception_score",
+    "kid",
+    "prdc",
+    "register_metrics",
+]
+
+
+@api.hookimpl
+def register_metrics(register: api.Register) -> None:
+    """Register the first-party metrics."""
+    register("fid", FID)
+    register("kid", KID)
+    register("prdc", PRDC)
+    register("inception-score", InceptionScore)
+    register("class-accuracy", ClassAccuracy)
+    register("c2st", C2ST)
