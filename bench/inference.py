@@ -59,7 +59,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -68,6 +67,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from machine import machine  # bench/machine.py (scripts run as python bench/NAME.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("jax", "tensorflow", "torch")
@@ -632,19 +633,6 @@ def report(rows: list[dict[str, Any]], meta: dict[str, Any], batches: list[int])
                              + f" ({r['median_ms']:.3f} ms)")
             out.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(out)
-
-
-def machine() -> dict[str, Any]:
-    model = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpus": os.cpu_count(), "cpu_model": model, "platform": platform.platform(),
-            "python": platform.python_version()}
 
 
 def one_round(children: list[Child], calls: dict[tuple[str, int], dict[str, int]], batches: list[int],

@@ -47,7 +47,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -56,6 +55,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from machine import machine  # bench/machine.py (scripts run as python bench/NAME.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("jax", "tensorflow", "torch")
@@ -557,19 +558,6 @@ def run_round(children: list[Child], case: Case, index: int) -> dict[str, Any]:
                 capped.append(child.name)
     rates = {f"{name}|{variant}": BATCH * done[name] / t for (name, variant), t in seconds.items()}
     return {"rates": rates, "iterations": done, "capped": capped, "load": os.getloadavg()[0]}
-
-
-def machine() -> dict[str, Any]:
-    model = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpus": os.cpu_count(), "cpu_model": model, "platform": platform.platform(),
-            "python": platform.python_version()}
 
 
 def _spread(values: list[float]) -> float:
