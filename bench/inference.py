@@ -68,7 +68,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from machine import machine  # bench/machine.py (scripts run as python bench/NAME.py)
+from common import machine, receive  # bench/common.py (scripts run as python bench/NAME.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("jax", "tensorflow", "torch")
@@ -448,13 +448,7 @@ class Child:
         self.paths: list[str] = self.ready["paths"]
 
     def receive(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            self.proc.wait()
-            raise SystemExit(f"the {self.kind} child exited ({self.proc.returncode}); the end of its log:\n"
-                             + self.log.read_text()[-4000:])
-        return json.loads(line)
+        return receive(self.proc, self.log, self.kind)
 
     def calls(self, batch: int, seconds: float) -> dict[str, int]:
         """Calls per block for each path: about ``seconds`` of them, at least one."""

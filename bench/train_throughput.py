@@ -56,7 +56,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from machine import machine  # bench/machine.py (scripts run as python bench/NAME.py)
+from common import machine, receive  # bench/common.py (scripts run as python bench/NAME.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("jax", "tensorflow", "torch")
@@ -505,13 +505,7 @@ class Child:
             self.label += f" ({n} thread{'s' if n > 1 else ''}{'' if threads else ', default'})"
 
     def receive(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            self.proc.wait()
-            raise SystemExit(f"the {self.name} child exited ({self.proc.returncode}); the end of its log:\n"
-                             + self.log.read_text()[-4000:])
-        return json.loads(line)
+        return receive(self.proc, self.log, self.name)
 
     def variants(self, case: str) -> list[str]:
         return [v for c, v in self.ready["variants"] if c == case]

@@ -1,9 +1,11 @@
-"""What the benchmarks record about the machine they ran on (imported by the bench scripts)."""
+"""Shared by the bench scripts (they run as ``python bench/NAME.py``, so this imports as ``common``)."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -20,3 +22,13 @@ def machine() -> dict[str, Any]:
         pass
     return {"cpus": os.cpu_count(), "cpu_model": model, "platform": platform.platform(),
             "python": platform.python_version()}
+
+
+def receive(proc: subprocess.Popen, log: Path, who: str) -> dict[str, Any]:
+    """The next JSON line a child benchmark process writes; its log's end if it died instead."""
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line:
+        proc.wait()
+        raise SystemExit(f"the {who} child exited ({proc.returncode}); the end of its log:\n" + log.read_text()[-4000:])
+    return json.loads(line)
