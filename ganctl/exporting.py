@@ -117,7 +117,15 @@ def export(session: Session, run: RunDir, step: int, name: str, exporter: api.Ex
     scratch = Path(tempfile.mkdtemp(prefix=f".{destination.name}-", dir=destination.parent))
     try:
         written = scratch / destination.name
-        exporter.export(source, written)
+        try:
+            exporter.export(source, written)
+        except GanctlError:
+            raise
+        except Exception as exc:  # a converter's own failure: a clear message, not a traceback
+            raise GanctlError(
+                f"the {name} exporter failed on this model ({type(exc).__name__}: {_first_line(exc)}). "
+                f"Nothing was written to {destination}. Try another --backend or format (ganctl export --list)."
+            ) from None
         if not written.exists():
             raise GanctlError(f"the {name} exporter wrote nothing to {written}; this is a bug in the plugin.")
         try:

@@ -166,12 +166,21 @@ class Unavailable(Skewed):
         return "needs the frobnicate package; install with: pip install frobnicate"
 
 
+class Crashing(Skewed):
+    """An exporter whose converter raises."""
+
+    def export(self, source, path):
+        path.write_bytes(b"half a file")
+        raise ValueError("unsupported op: Frobnicate")
+
+
 class Broken:
     @staticmethod
     @api.hookimpl
     def register_exporters(register):
         register("skewed", Skewed)
         register("unavailable", Unavailable)
+        register("crashing", Crashing)
 
 
 @pytest.fixture
@@ -196,6 +205,15 @@ def test_an_export_that_differs_from_keras_is_refused_and_keeps_the_old_file(run
     result = runner.invoke(app, ["export", str(run), "--format", "skewed", "--out", str(out), "--atol", "0.01"])
     assert result.exit_code == 0, result.output
     assert np.load(out).shape == (1,)
+
+
+def test_a_converter_that_raises_is_a_clear_error_and_writes_nothing(runner, write, tmp_path, broken_host):
+    run = trained(runner, write, tmp_path, model=UNCONDITIONAL)
+    out = tmp_path / "model.npy"
+    result = runner.invoke(app, ["export", str(run), "--format", "crashing", "--out", str(out)])
+    assert result.exit_code == 1
+    assert "the crashing exporter failed on this model (ValueError: unsupported op: Frobnicate)" in result.stderr
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 def test_an_unavailable_exporter_in_a_recipe_stops_training_before_it_starts(runner, write, tmp_path, broken_host):
