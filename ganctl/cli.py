@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from ganctl import __version__
-from ganctl.commands import bench, data, evaluate, export, recipe, system, train
+from ganctl.commands import bench, compare, data, evaluate, export, recipe, system, train
 
 app = typer.Typer(
     name="ganctl",
@@ -41,6 +41,7 @@ system.register(app)
 train.register(app)
 export.register(app)
 evaluate.register(app)
+compare.register(app)
 bench.register(app)
 app.add_typer(recipe.app, name="recipe")
 app.add_typer(data.app, name="data")

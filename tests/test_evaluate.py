@@ -276,3 +276,22 @@ def test_a_collapsed_generator_has_near_zero_diversity(runner, write, tmp_path):
     images = rng.uniform(-1, 1, (64, 8, 8, 1)).astype(np.float32)
     assert _spread(np.repeat(images[:1], 64, axis=0)) == pytest.approx(0.0, abs=1e-6)
     assert _spread(images) > 1.0
+
+
+def test_compare_shows_the_latest_evaluation_of_each_run_and_marks_differing_protocols(runner, write, tmp_path):
+    run = trained(runner, write, tmp_path)
+    other = tmp_path / "other"
+    shutil.copytree(run, other)
+    evaluate(runner, str(run), "-m", "fid", "--n", "100")
+    evaluate(runner, str(other), "-m", "fid", "--n", "100", "--seed", "3")
+    result = runner.invoke(app, ["compare", str(run), str(other), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [list(r["evaluations"]) for r in report["runs"]] == [["fid"], ["fid"]]
+    assert report["protocols_differ"] == ["fid"]  # different seeds
+    table = runner.invoke(app, ["compare", str(run), str(other)])
+    assert table.exit_code == 0 and "fid *" in table.stdout and "different protocols" in table.stdout
+    fresh = tmp_path / "fresh"
+    shutil.copytree(_TRAINED[CONDITIONAL], fresh)
+    result = runner.invoke(app, ["compare", str(fresh)])
+    assert result.exit_code == 2 and "has been evaluated yet" in result.stderr
