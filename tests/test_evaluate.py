@@ -295,3 +295,22 @@ def test_compare_shows_the_latest_evaluation_of_each_run_and_marks_differing_pro
     shutil.copytree(_TRAINED[CONDITIONAL], fresh)
     result = runner.invoke(app, ["compare", str(fresh)])
     assert result.exit_code == 2 and "has been evaluated yet" in result.stderr
+
+
+def test_report_is_one_self_contained_html_page(runner, write, tmp_path):
+    recipe = write("r2.yaml", RECIPE.format(model=UNCONDITIONAL).replace("epochs: 1", "epochs: 2")
+                   + "metrics: [{plugin: fid, every: 1, n: 100}]\n")
+    assert runner.invoke(app, ["train", str(recipe), "--out", str(tmp_path / "run"), "-q"]).exit_code == 0
+    run = tmp_path / "run"
+    evaluate(runner, str(run), "-m", "kid", "--n", "100")
+    result = runner.invoke(app, ["report", str(run)])
+    assert result.exit_code == 0, result.output
+    page = (run / "report.html").read_text()
+    for title in ("Losses (epoch means)", "Metrics during training", "Sample diversity", "Samples over time",
+                  "Evaluations (latest of each metric)", "Recipe", "run.json"):
+        assert title in page, title
+    assert page.count("data:image/png;base64,") == 3 + 3  # three plots, grids of epochs 1, 2 and final
+    assert "src='http" not in page and "src=\"http" not in page  # nothing to fetch
+    assert "&quot;n_real&quot;: 100" in page  # the protocol, escaped
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2 and "not a ganctl run directory" in result.stderr

@@ -1,4 +1,4 @@
-"""``ganctl compare``: the latest evaluation of several runs, side by side."""
+"""``ganctl compare`` and ``ganctl report``: what runs achieved, side by side or as one HTML page."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ PROTOCOL_KEYS = ("params", "extractor", "n_real", "n_fake", "real", "seed")
 
 def register(app: typer.Typer) -> None:
     app.command("compare")(compare)
+    app.command("report")(report)
 
 
 def latest_evaluations(run: Any) -> dict[str, dict[str, Any]]:
@@ -78,3 +79,27 @@ def compare(
     if differing:
         out.print(f"* computed with different protocols across runs (n, extractor, real data, seed or "
                   f"parameters): {', '.join(differing)}. Evaluate the runs the same way before comparing.")
+
+
+@guarded
+def report(
+    run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="A run directory.", show_default=False),
+    out_file: Path = typer.Option(None, "--out", help="The HTML file to write [default: RUN_DIR/report.html]."),
+) -> None:
+    """One self-contained HTML page: curves, sample grids over time, evaluations, recipe, run.json."""
+    from ganctl.errors import ConfigError
+    from ganctl.fsutil import atomic_write
+    from ganctl.report import render
+    from ganctl.rundir import RunDir
+
+    run = RunDir.open(run_dir)
+    target = out_file or run.path / "report.html"
+    if target.is_dir():
+        raise ConfigError(f"--out {target} is a folder; give a file path ending in .html.")
+    page = render(run)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, page.encode())
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target}: {exc.strerror or exc}. Choose a writable --out.") from None
+    typer.echo(f"wrote {target} ({len(page) // 1024} KB)")
