@@ -32,3 +32,14 @@ def receive(proc: subprocess.Popen, log: Path, who: str) -> dict[str, Any]:
         proc.wait()
         raise SystemExit(f"the {who} child exited ({proc.returncode}); the end of its log:\n" + log.read_text()[-4000:])
     return json.loads(line)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """End a child benchmark process: close its input, wait a minute, then kill it."""
+    if proc.poll() is None:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -68,7 +68,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from common import machine, receive  # bench/common.py (scripts run as python bench/NAME.py)
+from common import machine, receive, stop  # bench/common.py (scripts run as python bench/NAME.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("jax", "tensorflow", "torch")
@@ -462,13 +462,7 @@ class Child:
         return self.receive()["times"]
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop(self.proc)
 
 
 # -- what else the machine is doing ----------------------------------------------------------------

@@ -56,7 +56,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from common import machine, receive  # bench/common.py (scripts run as python bench/NAME.py)
+from common import machine, receive, stop  # bench/common.py (scripts run as python bench/NAME.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("jax", "tensorflow", "torch")
@@ -517,13 +517,7 @@ class Child:
         return self.receive()
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+        stop(self.proc)
 
 
 def run_round(children: list[Child], case: Case, index: int) -> dict[str, Any]:
