@@ -129,7 +129,7 @@ def export_variant(variant: str, run: str, out: str) -> None:
         setattr(onnx_exporter, name, lambda *args: 0)
     _, exporter = exporting.make_exporter(host, "onnx", source="bench")
     source = api.ExportSource(
-        generator=exporting._called_generator(session), spec=session.spec, latent_dim=session.model.latent_dim,
+        generator=exporting._called_network(session), spec=session.spec, latent_dim=session.model.latent_dim,
         conditional=session.model.conditional, backend=session.backend,
         metadata=exporting.metadata(session, trained.checkpoint.progress.step),
     )

@@ -55,6 +55,7 @@ __all__ = [
     "KINDS",
     "ArrayDataset",
     "Batch",
+    "ClassifierModel",
     "ConfigError",
     "DataError",
     "DataSpec",
@@ -67,9 +68,13 @@ __all__ = [
     "GanctlError",
     "GenerativeModel",
     "INPUT_LABEL",
+    "INPUT_IMAGES",
     "INPUT_Z",
     "Metric",
+    "Model",
+    "OUTPUT_FEATURES",
     "OUTPUT_IMAGES",
+    "OUTPUT_PROBABILITIES",
     "Params",
     "Register",
     "Runner",
@@ -78,7 +83,7 @@ __all__ = [
     "model_validator",
 ]
 
-API_VERSION = "1.2"
+API_VERSION = "1.3"
 """Version of this module's contract: ``MAJOR.MINOR`` (see the module docstring)."""
 
 KINDS = ("models", "datasets", "metrics", "exporters", "feature_extractors")
@@ -316,16 +321,21 @@ class ArrayDataset(Dataset):
 # --------------------------------------------------------------------------------------------
 
 
-class GenerativeModel(ABC):
-    """What a model factory builds: ``factory(params, spec)`` returns a GenerativeModel.
+class Model(ABC):
+    """What a model factory builds: ``factory(params, spec)`` returns a Model.
 
     A model is written once with ``keras.layers`` and ``keras.ops`` and runs unchanged on JAX,
     TensorFlow and PyTorch: it declares its *players* (the networks that are trained, each by
     its own optimizer), the loss of each player, and how many steps each player takes per
     iteration. Gradients, compilation and the update itself are the engine's job.
 
+    Subclass :class:`GenerativeModel` (a model that makes images: GANs, VAEs) or
+    :class:`ClassifierModel` (a model that labels them), not this class directly: what ganctl
+    does around training (sample grids, validation, what gets exported) follows from which.
+
     Class attributes:
         players: the player names, in the order they are updated within an iteration.
+        kind: ``"generator"`` or ``"classifier"`` (set by the two subclasses).
 
     The constructor builds every network (so all variables exist before training starts) and
     raises :class:`ConfigError` when the data does not suit the model (say, a convolutional
@@ -333,6 +343,7 @@ class GenerativeModel(ABC):
     """
 
     players: ClassVar[tuple[str, ...]] = ()
+    kind: ClassVar[str] = ""
 
     latent_dim: int = 0
     """Size of the latent vector ``z`` the engine draws for each step (0: none needed)."""
@@ -343,20 +354,12 @@ class GenerativeModel(ABC):
 
     @property
     def conditional(self) -> bool:
-        """Whether the generator takes a ``label`` input."""
+        """Whether the generator takes a ``label`` input (always False for a classifier)."""
         return False
 
     @abstractmethod
     def networks(self) -> dict[str, Any]:
         """Each player's network: the ``keras.Model`` whose trainable weights it updates."""
-
-    @property
-    @abstractmethod
-    def generator(self) -> Any:
-        """The network that makes images: a ``keras.Model`` taking ``z`` (and ``label``).
-
-        It returns ``[batch, H, W, C]`` images in ``[-1, 1]``; this is what gets exported.
-        """
 
     def schedule(self) -> dict[str, int]:
         """Steps per iteration for each player (e.g. ``{"critic": 5, "generator": 1}``)."""
@@ -375,15 +378,55 @@ class GenerativeModel(ABC):
         """The scalar loss of ``player`` on one batch, and named values to log.
 
         ``images`` is ``[B, H, W, C]`` in ``[-1, 1]``; ``labels`` is int ``[B]`` or None;
-        ``z`` is ``[B, latent_dim]`` drawn from a standard normal by the engine. Write it with
-        ``keras.ops`` only; call networks with ``training=True``. The logged values must
-        include ``loss``.
+        ``z`` is ``[B, max(latent_dim, 1)]`` drawn from a standard normal by the engine. Write
+        it with ``keras.ops`` only; call networks with ``training=True``. The logged values
+        must include ``loss``.
+        """
+
+
+class GenerativeModel(Model):
+    """A model that makes images (GANs, VAEs): ganctl samples it, and exports its generator."""
+
+    kind: ClassVar[str] = "generator"
+
+    @property
+    @abstractmethod
+    def generator(self) -> Any:
+        """The network that makes images: a ``keras.Model`` taking ``z`` (and ``label``).
+
+        It returns ``[batch, H, W, C]`` images in ``[-1, 1]``; this is what gets exported.
         """
 
     def generate(self, z: Any, labels: Any = None) -> Any:
         """Images for latents ``z`` (and ``labels``), in inference mode."""
         inputs = [z, labels] if self.conditional else z
         return self.generator(inputs, training=False)
+
+
+class ClassifierModel(Model):
+    """A model that labels images (API 1.3): one player, ``classifier``, trained on labelled data.
+
+    ganctl validates it on held-out data after each epoch and exports :attr:`extractor`, which
+    the ``classifier`` feature extractor then runs through onnxruntime: its class probabilities
+    serve class-aware metrics, and its penultimate layer gives the features other metrics
+    compare.
+    """
+
+    kind: ClassVar[str] = "classifier"
+    players: ClassVar[tuple[str, ...]] = ("classifier",)
+
+    @property
+    @abstractmethod
+    def extractor(self) -> Any:
+        """A ``keras.Model`` from ``[batch, H, W, C]`` images in ``[-1, 1]`` to two outputs:
+        class probabilities ``[batch, num_classes]`` (rows sum to 1) and features
+        ``[batch, D]`` (the penultimate layer). It shares its weights with the trained
+        network; this is what gets exported."""
+
+    def classify(self, images: Any) -> tuple[Any, Any]:
+        """Probabilities and features of ``images``, in inference mode."""
+        probabilities, features = self.extractor(images, training=False)
+        return probabilities, features
 
 
 def input_gradient(fn: Callable[[Any], Any], x: Any) -> Any:
@@ -412,8 +455,18 @@ INPUT_LABEL = "label"
 OUTPUT_IMAGES = "images"
 """Name of an exported generator's output: float32 ``[batch, H, W, C]`` in the value range."""
 
-Runner = Callable[[np.ndarray, "np.ndarray | None"], np.ndarray]
-"""Runs an exported file: ``runner(z, labels) -> images``, all NumPy (labels int64 or None)."""
+INPUT_IMAGES = "images"
+"""Name of an exported classifier's input: float32 ``[batch, H, W, C]`` in ``[-1, 1]`` (1.3)."""
+
+OUTPUT_PROBABILITIES = "probabilities"
+"""Name of an exported classifier's first output: float32 ``[batch, num_classes]`` (1.3)."""
+
+OUTPUT_FEATURES = "features"
+"""Name of an exported classifier's second output: float32 ``[batch, D]`` (1.3)."""
+
+Runner = Callable[[np.ndarray, "np.ndarray | None"], Any]
+"""Runs an exported file. A generator's: ``runner(z, labels) -> images`` (labels int64 or
+None). A classifier's: ``runner(images, None) -> (probabilities, features)``. All NumPy."""
 
 
 @dataclass(frozen=True)
@@ -425,6 +478,11 @@ class ExportSource:
     ``ganctl.*`` keys every export should carry where its format allows (see docs/export.md):
     version, model plugin, latent size, classes, value range, layout, data shape, recipe hash,
     backend and training step, all as strings.
+
+    ``kind`` (1.3) says what is exported: ``"generator"`` (``generator`` maps ``z`` and
+    ``label`` to images) or ``"classifier"`` (``generator`` then holds the classifier's
+    extractor network, which maps images to ``[probabilities, features]``). Exporters declare
+    the kinds they can write in :attr:`Exporter.kinds`.
     """
 
     generator: Any
@@ -433,11 +491,21 @@ class ExportSource:
     conditional: bool
     backend: str
     metadata: Mapping[str, str]
+    kind: str = "generator"
+
+    @property
+    def network(self) -> Any:
+        """The network to export, whatever its kind (the same object as ``generator``)."""
+        return self.generator
 
     def example_inputs(self, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
-        """``n`` latents (float32) and, for conditional models, labels (int32) from ``seed``."""
+        """Inputs for ``n`` examples from ``seed``: latents (float32) and, for conditional
+        generators, labels (int32); for a classifier, images (float32 in ``[-1, 1]``) and None."""
         from ganctl.sampling import latents, sample_labels
 
+        if self.kind == "classifier":
+            rng = np.random.default_rng(seed)
+            return rng.uniform(-1.0, 1.0, (n, *self.spec.shape)).astype(np.float32), None
         z = latents(seed, n, self.latent_dim)
         labels = sample_labels(n, self.spec.num_classes) if self.conditional else None
         return z, labels
@@ -452,9 +520,12 @@ class Exporter(ABC):
 
     Class attributes:
         suffix: what the written path ends with: ``".onnx"`` for a file, ``""`` for a folder.
+        kinds: what it can export (1.3): ``"generator"``, and ``"classifier"`` when its
+            :meth:`export` and :meth:`load` handle classifiers too (see :class:`ExportSource`).
     """
 
     suffix: ClassVar[str] = ""
+    kinds: ClassVar[tuple[str, ...]] = ("generator",)
 
     def __init__(self, params: Params) -> None:
         self.params = params
@@ -473,7 +544,8 @@ class Exporter(ABC):
 
     @abstractmethod
     def load(self, path: Path) -> Runner:
-        """A function running the file at ``path``, used to check it against Keras."""
+        """A function running the file at ``path``, used to check it against Keras (see
+        :data:`Runner` for a generator's and a classifier's)."""
 
 
 # --------------------------------------------------------------------------------------------

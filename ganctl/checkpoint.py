@@ -73,11 +73,24 @@ def save(folder: Path, arrays: Mapping[str, np.ndarray], progress: Progress, met
     return path
 
 
+_AUTO_SEED = re.compile(r"\bseed_generator_\d+\b")
+
+
+def canonical_name(name: str) -> str:
+    """A state variable's name without the process-wide counter Keras puts in seed generators' names.
+
+    Keras names each ``SeedGenerator`` (a Dropout layer's, say) ``seed_generator_<n>`` with a
+    counter over the whole process, so the same model gets another name when something else was
+    built first; the variable's index in the name keeps names unique without it.
+    """
+    return _AUTO_SEED.sub("seed_generator", name)
+
+
 def load(path: Path, expected: Mapping[str, tuple[int, ...]] | None = None) -> Checkpoint:
     """Read and verify one checkpoint; ``expected`` maps variable names to shapes."""
     try:
         with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
+            arrays = {canonical_name(name) if name != _META else name: archive[name] for name in archive.files}
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated ({type(exc).__name__}: {exc})") from None
     try:

@@ -48,3 +48,29 @@ def load_dataset(source: str, overrides: list[str], host: PluginHost) -> tuple[s
         apply_overrides(raw, overrides, Positions(), f"dataset '{source}'")
         section = validate_section(raw, "datasets", host, source=f"dataset '{source}'")
     return section.plugin, section.params.model_dump(mode="json"), build_dataset(section, host)
+
+
+HELD_OUT_SPLIT, TRAINING_SPLIT = "test", "train"
+
+
+def held_out_sections(section: dict[str, Any], host: PluginHost) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The dataset's held-out part and its training part: ``section`` with ``split: test`` and
+    with ``split: train``, when the dataset plugin takes both; None when it has no such splits.
+
+    Validation (classifiers) and the real-vs-real floor of metrics use it: neither means much
+    when the "held-out" images were also trained on.
+    """
+    from pydantic import ValidationError
+
+    params_model = host.get("datasets", section["plugin"]).params_model
+    if "split" not in params_model.model_fields:
+        return None
+    params = {k: v for k, v in section.items() if k != "plugin"}
+    out = []
+    for split in (HELD_OUT_SPLIT, TRAINING_SPLIT):
+        try:
+            params_model.model_validate({**params, "split": split})
+        except ValidationError:
+            return None
+        out.append({**section, "split": split})
+    return out[0], out[1]

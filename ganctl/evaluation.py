@@ -49,6 +49,8 @@ class Subject:
 
     def sample(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
         """``n`` images and their requested labels (classes in turn), with ganctl's latents for ``seed``."""
+        if self.sampler is not None:
+            return self.sampler(n, seed)
         z = latents(seed, n, self.latent_dim)
         labels = sample_labels(n, self.spec.num_classes) if self.conditional else None
         parts = [self.draw(z[i : i + GENERATE_BATCH], None if labels is None else labels[i : i + GENERATE_BATCH])
@@ -56,6 +58,8 @@ class Subject:
         return np.concatenate(parts).astype(np.float32), labels
 
     latent_dim: int = 0
+    sampler: Callable[[int, int], tuple[np.ndarray, np.ndarray | None]] | None = None
+    """Draws ``(images, labels)`` itself, instead of ``draw`` on latents (real data, for the floor)."""
 
 
 def subject_from_run(path: Path, host: PluginHost, backend: str | None = None) -> Subject:
@@ -64,6 +68,10 @@ def subject_from_run(path: Path, host: PluginHost, backend: str | None = None) -
 
     trained = open_trained(path, host, backend)
     session = trained.session
+    if session.model.kind != "generator":
+        from ganctl.generate import not_a_generator
+
+        raise not_a_generator(path)
     return Subject(
         name=str(path), spec=session.spec, conditional=session.model.conditional,
         data=session.recipe.data.to_dict(), engine=f"keras {session.backend} (step {trained.checkpoint.progress.step})",
@@ -149,10 +157,17 @@ class RealData:
     dataset: api.Dataset | None = None
     images: np.ndarray | None = None
     labels: np.ndarray | None = None
+    subset: tuple[str, np.ndarray] | None = None
+    """``(name, indices)``: draw only from these examples of the dataset (the floor's reference half)."""
     _features: dict[str, api.Features] = field(default_factory=dict)
 
+    @property
+    def described(self) -> dict[str, Any]:
+        """The data section, and the subset drawn from when there is one (for protocols)."""
+        return self.section if self.subset is None else {**self.section, "subset": self.subset[0]}
+
     def key(self, extractor: Extractor) -> str:
-        text = json.dumps({"data": self.section, "n": self.n, "seed": self.seed,
+        text = json.dumps({"data": self.described, "n": self.n, "seed": self.seed,
                            "extractor": extractor.identity}, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -191,12 +206,13 @@ class RealData:
             dataset = self.dataset
             if dataset is None:
                 dataset = build_dataset(validate_section(self.section, "datasets", host, source="the real data"), host)
-            if self.n > len(dataset):
+            pool = np.arange(len(dataset)) if self.subset is None else self.subset[1]
+            if self.n > len(pool):
                 raise ConfigError(
-                    f"--n {self.n} is more than the {len(dataset)} real images of {self.section['plugin']} "
-                    f"({json.dumps(self.section)}); use --n {len(dataset)} or less."
+                    f"--n {self.n} is more than the {len(pool)} real images of {self.section['plugin']} "
+                    f"({json.dumps(self.described)}); use --n {len(pool)} or less."
                 )
-            chosen = np.random.default_rng([self.seed, _REAL_STREAM]).permutation(len(dataset))[: self.n]
+            chosen = np.random.default_rng([self.seed, _REAL_STREAM]).permutation(pool)[: self.n]
             batch = dataset.take(np.sort(chosen))
             self.images, self.labels = batch.images, batch.labels
         return self.images
@@ -274,6 +290,12 @@ def _prepare(subject: Subject, requests: Sequence[Request], host: PluginHost
 
 def check_metrics(session: Any, host: PluginHost) -> None:
     """Fail before training when a metric of the recipe cannot run on this model and data."""
+    if session.recipe.metrics and session.model.kind != "generator":
+        raise ConfigError(
+            f"{session.recipe.source}: metrics: the {session.recipe.model.plugin} model is a {session.model.kind}, and "
+            "metrics compare generated images with real ones. Remove metrics: (a classifier is scored on the held-out "
+            "split after every epoch, and with ganctl evaluate RUN_DIR)."
+        )
     subject = subject_from_session(session, 0)
     for index, section in enumerate(session.recipe.metrics):
         where = f"{session.recipe.source}: metrics[{index}] ({section.plugin})"
@@ -289,22 +311,26 @@ def check_metrics(session: Any, host: PluginHost) -> None:
 
 def evaluate(subject: Subject, requests: Sequence[Request], host: PluginHost, *, n: int = DEFAULT_N,
              seed: int = 0, real_data: dict[str, Any] | None = None, use_cache: bool = True,
-             real_dataset: api.Dataset | None = None) -> list[Result]:
+             real_dataset: api.Dataset | None = None, real: RealData | None = None) -> list[Result]:
     """Compute every requested metric on ``n`` real and ``n`` generated images.
 
     ``real_dataset``: the dataset of ``real_data`` (or of the subject's data) when it is already
-    loaded, as during training.
+    loaded, as during training. ``real``: the real data itself, e.g. the floor's reference
+    (its ``n`` and ``seed`` are set here).
     """
     if n < 2:
         raise ConfigError(f"--n must be at least 2, got {n}.")
-    section = real_data or subject.data
+    section = real.section if real is not None else real_data or subject.data
     if section is None:
         raise ConfigError(
             f"{subject.name} does not say what data it was trained on (no ganctl.data metadata); "
             "give the real data with --data RECIPE|DATASET."
         )
     metrics, extractors = _prepare(subject, requests, host)
-    real = RealData(section, n, seed, real_dataset)
+    if real is None:
+        real = RealData(section, n, seed, real_dataset)
+    else:
+        real.n, real.seed = n, seed
     fake_images, fake_labels = subject.sample(n, seed)
     results = []
     fake_cache: dict[str, api.Features] = {}
@@ -327,11 +353,55 @@ def evaluate(subject: Subject, requests: Sequence[Request], host: PluginHost, *,
         protocol = {
             "metric": item.name, "params": item.params.model_dump(mode="json"),
             "extractor": extractor.identity, "n_real": n, "n_fake": n,
-            "real": section, "real_features_cached": cached, "seed": seed,
+            "real": real.described, "real_features_cached": cached, "seed": seed,
             "generator": subject.name, "engine": subject.engine, "ganctl": __version__,
         }
         results.append(Result(item.name, values, protocol, time.perf_counter() - began))
     return results
+
+
+# -- the real-vs-real floor ---------------------------------------------------------------------
+
+
+def floor_subject(section: dict[str, Any], host: PluginHost, spec: api.DataSpec, conditional: bool
+                  ) -> tuple[Subject, RealData]:
+    """Real held-out images posing as a generator, and the real data to compare them with.
+
+    The held-out part is the dataset's test split, compared with its train split; a dataset
+    without such splits is cut in two halves (by a fixed seed), one compared with the other. A
+    perfect generator would score about this: it is the floor of each metric at this ``n``.
+    """
+    from ganctl.data import build_dataset, held_out_sections
+
+    found = held_out_sections(section, host)
+    if found is not None:
+        held_out, reference_section = found
+        dataset = build_dataset(validate_section(held_out, "datasets", host, source="the held-out data"), host)
+        pool = np.arange(len(dataset))
+        reference = RealData(reference_section, 0, 0)
+        where = f"held-out {held_out.get('split')} split"
+    else:
+        dataset = build_dataset(validate_section(section, "datasets", host, source="the real data"), host)
+        order = np.random.default_rng([0, _REAL_STREAM, 1]).permutation(len(dataset))
+        half = len(order) // 2
+        pool = np.sort(order[:half])
+        reference = RealData(section, 0, 0, dataset=dataset, subset=("second half", np.sort(order[half:])))
+        where = "first half (the reference is the second half)"
+
+    def sampler(n: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+        if n > len(pool):
+            raise ConfigError(
+                f"--n {n} is more than the {len(pool)} images of the {where} of {section['plugin']}, so the floor "
+                f"cannot be measured at this n; use --n {len(pool)} or less (FID depends on n: compare a model "
+                "with its floor at the same n)."
+            )
+        chosen = np.sort(np.random.default_rng([seed, _REAL_STREAM, 2]).permutation(pool)[:n])
+        batch = dataset.take(chosen)
+        return batch.images, batch.labels if conditional else None
+
+    subject = Subject(name=f"real {section['plugin']} data ({where})", spec=spec, conditional=conditional,
+                      data=section, engine="real images", draw=lambda z, labels: z, sampler=sampler)
+    return subject, reference
 
 
 def subject_from_session(session: Any, step: int) -> Subject:
@@ -341,3 +411,85 @@ def subject_from_session(session: Any, step: int) -> Subject:
         data=session.recipe.data.to_dict(), engine=f"keras {session.backend} (step {step})",
         draw=session.engine.generate, latent_dim=session.model.latent_dim,
     )
+
+
+# -- classifiers --------------------------------------------------------------------------------
+
+
+def is_classifier(source: Path) -> bool:
+    """Whether ``source`` is a classifier's run directory or ONNX export (not a generator's)."""
+    if source.is_dir():
+        info = source / "run.json"
+        try:
+            return info.is_file() and json.loads(info.read_text()).get("kind") == "classifier"
+        except (OSError, ValueError):
+            return False
+    if source.is_file() and source.suffix.lower() == ".onnx":
+        try:
+            import onnx
+
+            model = onnx.load(str(source), load_external_data=False)
+        except Exception:  # not readable as ONNX: the generator path reports it properly
+            return False
+        return any(p.key == "ganctl.kind" and p.value == "classifier" for p in model.metadata_props)
+    return False
+
+
+def evaluate_classifier(source: Path, host: PluginHost, *, backend: str | None = None,
+                        data: dict[str, Any] | None = None) -> Result:
+    """A classifier's accuracy, precision, recall, F1 and ROC-AUC on held-out labelled data.
+
+    A run directory runs in Keras (its newest checkpoint), an ONNX file in onnxruntime. The data
+    is ``data``, or the held-out test split of the data it was trained on.
+    """
+    from ganctl.classification import predict, scores
+    from ganctl.data import build_dataset, held_out_sections
+
+    began = time.perf_counter()
+    if source.is_dir():
+        from ganctl.generate import open_trained
+
+        trained = open_trained(source, host, backend)
+        session = trained.session
+        trained_on, spec = session.recipe.data.to_dict(), session.spec
+        engine = f"keras {session.backend} (step {trained.checkpoint.progress.step})"
+
+        def classify(images: np.ndarray) -> np.ndarray:
+            return session.engine.classify(images)[0]
+    else:
+        import onnx
+
+        from ganctl.inference import _json_field
+
+        meta = {p.key: p.value for p in onnx.load(str(source), load_external_data=False).metadata_props}
+        trained_on = _json_field(meta, "ganctl.data", source)
+        height, width, channels = _json_field(meta, "ganctl.data_shape", source)
+        spec = api.DataSpec(height=height, width=width, channels=channels)
+        extractor = make_extractor(host, {"plugin": "classifier", "model": str(source)}, spec)
+        engine = "onnxruntime (CPU)"
+
+        def classify(images: np.ndarray) -> np.ndarray:
+            found = extractor(images).probabilities
+            assert found is not None
+            return found
+    section = data
+    if section is None:
+        found = held_out_sections(trained_on, host)
+        if found is None or trained_on.get("split") == found[0]["split"]:
+            raise ConfigError(
+                f"{source} was trained on {json.dumps(trained_on)}, which has no separate held-out split to score it "
+                "on; give labelled data it was not trained on with --data RECIPE|DATASET."
+            )
+        section = found[0]
+    dataset = build_dataset(validate_section(section, "datasets", host, source="--data"), host)
+    if dataset.labels is None:
+        raise ConfigError(f"the data {json.dumps(section)} has no labels, so a classifier cannot be scored on it; "
+                          "give labelled data with --data.")
+    if dataset.spec.shape != spec.shape:
+        raise ConfigError(f"{source} takes {'x'.join(map(str, spec.shape))} images, but {json.dumps(section)} has "
+                          f"{'x'.join(map(str, dataset.spec.shape))}; give data of the size it was trained on.")
+    probabilities, labels = predict(classify, dataset)
+    values = scores(probabilities, labels)
+    protocol = {"metric": "classification", "params": {}, "data": section, "n": int(len(labels)),
+                "classifier": str(source), "engine": engine, "ganctl": __version__}
+    return Result("classification", values, protocol, time.perf_counter() - began)

@@ -1,11 +1,11 @@
-"""Exporting a trained generator: run an exporter plugin, check the result against Keras, move it into place.
+"""Exporting a trained generator (or classifier): run an exporter plugin, check the result against Keras, move it into place.
 
 Every export, whatever its format, goes through the same steps:
 
 1. the exporter writes into a scratch folder beside the destination;
-2. the written file is run (``exporter.load``) on fixed latents at batch sizes 1, 7 and 64 and
-   compared with the Keras generator in inference mode; the largest absolute difference must be
-   at most ``atol``;
+2. the written file is run (``exporter.load``) on fixed inputs at batch sizes 1, 7 and 64 —
+   latents for a generator, images for a classifier — and compared with the Keras network in
+   inference mode; the largest absolute difference must be at most ``atol``;
 3. only then is it moved to its destination, replacing an older export in one rename, and
    recorded in the run's ``run.json`` under ``exports``.
 
@@ -37,7 +37,6 @@ PARITY_BATCHES = (1, 7, 64)
 PARITY_SEED = 20_241_129
 DEFAULT_ATOL = 1e-4
 EXPORTS = "exports"
-STEM = "generator"
 
 
 @dataclass(frozen=True)
@@ -56,9 +55,9 @@ class Exported:
                 "batch_sizes": list(self.diffs), "seconds": round(self.seconds, 2)}
 
 
-def default_path(run: RunDir, exporter: api.Exporter) -> Path:
-    """``RUN/exports/generator<suffix>``."""
-    return run.path / EXPORTS / f"{STEM}{exporter.suffix}"
+def default_path(run: RunDir, exporter: api.Exporter, kind: str = "generator") -> Path:
+    """``RUN/exports/generator<suffix>`` (``classifier<suffix>`` for a classifier)."""
+    return run.path / EXPORTS / f"{kind}{exporter.suffix}"
 
 
 def metadata(session: Session, step: int) -> dict[str, str]:
@@ -66,13 +65,15 @@ def metadata(session: Session, step: int) -> dict[str, str]:
     import json
 
     spec = session.spec
+    labelled = session.model.conditional or session.model.kind == "classifier"
     return {
         "ganctl.format": "1",
         "ganctl.version": __version__,
+        "ganctl.kind": session.model.kind,
         "ganctl.model": session.recipe.model.plugin,
         "ganctl.latent_dim": str(session.model.latent_dim),
-        "ganctl.num_classes": str(spec.num_classes if session.model.conditional else 0),
-        "ganctl.class_names": json.dumps(list(spec.class_names) if session.model.conditional else []),
+        "ganctl.num_classes": str(spec.num_classes if labelled else 0),
+        "ganctl.class_names": json.dumps(list(spec.class_names) if labelled else []),
         "ganctl.value_range": json.dumps([float(v) for v in spec.value_range]),
         "ganctl.layout": spec.layout,
         "ganctl.data_shape": json.dumps(list(spec.shape)),
@@ -100,19 +101,21 @@ def make_exporter(host: PluginHost, section: Section | dict[str, Any] | str, *, 
 def export(session: Session, run: RunDir, step: int, name: str, exporter: api.Exporter, *,
            out: Path | None = None, atol: float = DEFAULT_ATOL) -> Exported:
     """Export ``session``'s generator (weights of ``step``) with ``exporter``; see the module docstring."""
-    reason = exporter.unavailable(session.backend)
+    reason = unavailable(session, exporter)
     if reason:
         raise ConfigError(f"the {name} exporter cannot run here: {reason}.")
     if not atol > 0:
         raise ConfigError(f"--atol must be positive, got {atol}.")
-    destination = Path(out) if out is not None else default_path(run, exporter)
+    kind = session.model.kind
+    destination = Path(out) if out is not None else default_path(run, exporter, kind)
     if exporter.suffix and destination.suffix.lower() != exporter.suffix:
         raise ConfigError(f"--out {destination}: a {name} export must end in {exporter.suffix}.")
     _make_parent(destination)
     began = time.perf_counter()
     source = api.ExportSource(
-        generator=_called_generator(session), spec=session.spec, latent_dim=session.model.latent_dim,
+        generator=_called_network(session), spec=session.spec, latent_dim=session.model.latent_dim,
         conditional=session.model.conditional, backend=session.backend, metadata=metadata(session, step),
+        kind=kind,
     )
     scratch = Path(tempfile.mkdtemp(prefix=f".{destination.name}-", dir=destination.parent))
     try:
@@ -155,18 +158,31 @@ def export(session: Session, run: RunDir, step: int, name: str, exporter: api.Ex
 
 
 def parity(session: Session, runner: api.Runner, source: api.ExportSource) -> dict[int, float]:
-    """Max abs difference between ``runner`` and Keras, per batch size, on fixed latents."""
+    """Max abs difference between ``runner`` and Keras, per batch size, on fixed inputs."""
     diffs = {}
+    classifier = source.kind == "classifier"
+    names = ("probabilities", "features") if classifier else ("images",)
     for size in PARITY_BATCHES:
-        z, labels = source.example_inputs(size, seed=[PARITY_SEED, size])
-        expected = session.engine.generate(z, labels)
-        got = np.asarray(runner(z, None if labels is None else labels.astype(np.int64)))
-        if got.shape != expected.shape:
-            raise GanctlError(
-                f"the export returns images of shape {list(got.shape)} for batch {size}; "
-                f"Keras returns {list(expected.shape)}."
-            )
-        diffs[size] = float(np.max(np.abs(got.astype(np.float64) - expected.astype(np.float64))))
+        first, labels = source.example_inputs(size, seed=[PARITY_SEED, size])
+        if classifier:
+            expected = session.engine.classify(first)
+            got = runner(first, None)
+        else:
+            expected = (session.engine.generate(first, labels),)
+            got = (runner(first, None if labels is None else labels.astype(np.int64)),)
+        if not isinstance(got, (tuple, list)) or len(got) != len(expected):
+            raise GanctlError(f"the export's runner returns {type(got).__name__}; a {source.kind}'s returns "
+                              f"{' and '.join(names)}. This is a bug in the exporter plugin.")
+        worst = 0.0
+        for what, want, have in zip(names, expected, got, strict=True):
+            have = np.asarray(have)
+            if have.shape != want.shape:
+                raise GanctlError(
+                    f"the export returns {what} of shape {list(have.shape)} for batch {size}; "
+                    f"Keras returns {list(want.shape)}."
+                )
+            worst = max(worst, float(np.max(np.abs(have.astype(np.float64) - want.astype(np.float64)))))
+        diffs[size] = worst
     return diffs
 
 
@@ -183,12 +199,24 @@ def sha256(path: Path) -> str:
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def _called_generator(session: Session) -> Any:
-    """The generator, called once: Keras exports only models that have been called."""
+def unavailable(session: Session, exporter: api.Exporter) -> str | None:
+    """Why ``exporter`` cannot export this session's model here; None when it can."""
+    kind = session.model.kind
+    if kind not in exporter.kinds:
+        return (f"it exports {' and '.join(k + 's' for k in exporter.kinds)}, and this model is a {kind} "
+                "(export it as ONNX: ganctl export RUN --onnx)")
+    return exporter.unavailable(session.backend)
+
+
+def _called_network(session: Session) -> Any:
+    """The network to export, called once: Keras exports only models that have been called."""
+    if session.model.kind == "classifier":
+        session.engine.classify(np.zeros((2, *session.spec.shape), np.float32))
+        return session.model.extractor  # type: ignore[attr-defined]
     z = latents(0, 2, session.model.latent_dim)
     labels = sample_labels(2, session.spec.num_classes) if session.model.conditional else None
     session.engine.generate(z, labels)
-    return session.model.generator
+    return session.model.generator  # type: ignore[attr-defined]
 
 
 def _first_line(exc: BaseException) -> str:
@@ -258,7 +286,7 @@ def check_exporters(session: Session, host: PluginHost) -> None:
     """Fail before training when an exporter in the recipe's ``export:`` list cannot run here."""
     for index, section in enumerate(session.recipe.export):
         name, exporter = make_exporter(host, section, source=f"export[{index}]")
-        reason = exporter.unavailable(session.backend)
+        reason = unavailable(session, exporter)
         if reason:
             raise ConfigError(
                 f"{session.recipe.source}: export[{index}]: the {name} exporter cannot run on the "

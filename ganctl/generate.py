@@ -76,10 +76,21 @@ def open_trained(path: Path, host: PluginHost, backend: str | None = None, which
     return Trained(run, session, found)
 
 
+def not_a_generator(path: Path | str) -> ConfigError:
+    """The error for a classifier given where a generator is expected."""
+    return ConfigError(
+        f"{path} is a classifier: it labels images and makes none, so it cannot be sampled, benchmarked as a "
+        f"generator or scored with generator metrics. Score it with `ganctl evaluate {path}`; use it to compare "
+        f"a generator's images with real ones via --features '{{plugin: classifier, model: {path}}}'."
+    )
+
+
 def sample_run(path: Path, host: PluginHost, *, n: int, seed: int, label: int | None = None,
                backend: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """``n`` images (float32 ``[n, H, W, C]`` in ``[-1, 1]``) and their labels from a run's newest checkpoint."""
     session = open_trained(path, host, backend).session
+    if session.model.kind != "generator":
+        raise not_a_generator(path)
     model, engine = session.model, session.engine
     check_label(label, model.conditional, session.spec.num_classes)
     z = latents(seed, n, model.latent_dim)

@@ -571,6 +571,10 @@ class Generator:
 
     def _read_ganctl(self) -> None:
         meta, path = self.metadata, self.path
+        if meta.get("ganctl.kind", "generator") != "generator":
+            from ganctl.generate import not_a_generator
+
+            raise not_a_generator(path)
         if meta["ganctl.format"] != FORMAT:
             raise ConfigError(f"{path} is in ganctl ONNX format {meta['ganctl.format']}, which this ganctl does not "
                               f"read (it reads format {FORMAT}); upgrade ganctl (written by ganctl "

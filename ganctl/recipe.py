@@ -76,6 +76,7 @@ def _plugin_shorthand(value: Any) -> Any:
 
 
 ExportRef = Annotated[PluginRef, BeforeValidator(_plugin_shorthand)]
+MetricItem = Annotated[MetricRef, BeforeValidator(_plugin_shorthand)]
 
 _OPTIMIZER_ONLY = {"beta_1": {"adam"}, "beta_2": {"adam"}, "momentum": {"sgd", "rmsprop"}, "rho": {"rmsprop"}}
 
@@ -180,7 +181,9 @@ class RecipeModel(_Strict):
     data: PluginRef = Field(description="The dataset plugin and its parameters.")
     model: PluginRef = Field(description="The model plugin and its parameters.")
     train: TrainConfig = Field(default_factory=TrainConfig, description="Training settings.")
-    metrics: list[MetricRef] = Field(default_factory=list, description="Metrics to compute.")
+    metrics: list[MetricItem] = Field(
+        default_factory=list, description="Metrics to compute: names, or {plugin: NAME, every: N, n: N, ...}."
+    )
     export: list[ExportRef] = Field(
         default_factory=list, description="Exports made at the end of training (e.g. [onnx])."
     )
@@ -350,7 +353,7 @@ def _check_section(
     source: str, positions: Positions, raw: Any, problems: list[Problem],
 ) -> Section | None:
     """Validate a plugin section against its plugin's Params; append problems, return the Section."""
-    if isinstance(section, str) and kind == "exporters":
+    if isinstance(section, str) and kind in ("exporters", "metrics"):
         section = {"plugin": section}
     if not isinstance(section, dict) or not isinstance(section.get("plugin"), str):
         return None  # the core schema reports it
@@ -605,15 +608,18 @@ def json_schema(host: PluginHost) -> dict[str, Any]:
             return variants[0]
         return Annotated[Union[tuple(variants)], Field(discriminator="plugin")]  # noqa: UP007
 
-    exporters = union("exporters", PluginRef)
-    names = host.names("exporters")
-    export_item = Union[Literal[tuple(names)], exporters] if names else Union[str, exporters]  # noqa: UP007
+    def or_name(kind: str, sections: Any) -> Any:
+        names = host.names(kind)
+        return Union[Literal[tuple(names)], sections] if names else Union[str, sections]  # noqa: UP007
+
+    export_item = or_name("exporters", union("exporters", PluginRef))
+    metric_item = or_name("metrics", union("metrics", MetricRef))
     schema_model = create_model(
         "Recipe",
         __base__=RecipeModel,
         data=(union("datasets", PluginRef), RecipeModel.model_fields["data"]),
         model=(union("models", PluginRef), RecipeModel.model_fields["model"]),
-        metrics=(list[union("metrics", MetricRef)], RecipeModel.model_fields["metrics"]),
+        metrics=(list[metric_item], RecipeModel.model_fields["metrics"]),
         export=(list[export_item], RecipeModel.model_fields["export"]),
     )
     schema = schema_model.model_json_schema()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ganctl.api import Dataset, DataSpec, GenerativeModel
+from ganctl.api import ClassifierModel, Dataset, DataSpec, GenerativeModel, Model
 from ganctl.backend import activate
 from ganctl.data import build_dataset
 from ganctl.errors import ConfigError
@@ -19,7 +19,7 @@ class Session:
     backend: str
     spec: DataSpec
     dataset: Dataset | None
-    model: GenerativeModel
+    model: Model
     engine: Any
     jit: bool
 
@@ -37,17 +37,17 @@ def resolve_jit(setting: str | bool, backend: str) -> bool:
     return backend in ("jax", "tensorflow")
 
 
-def build_model(recipe: Recipe, spec: DataSpec, host: PluginHost) -> GenerativeModel:
+def build_model(recipe: Recipe, spec: DataSpec, host: PluginHost) -> Model:
     """Seed Keras, then build the recipe's model for data of ``spec``."""
     import keras
 
     keras.utils.set_random_seed(recipe.seed)
     factory = host.get("models", recipe.model.plugin).factory
     model = factory(recipe.model.params, spec)
-    if not isinstance(model, GenerativeModel):
+    if not isinstance(model, (GenerativeModel, ClassifierModel)):
         raise ConfigError(
             f"model plugin '{recipe.model.plugin}' built a {type(model).__name__}, not a "
-            "ganctl.api.GenerativeModel; this is a bug in the plugin."
+            "ganctl.api.GenerativeModel or ganctl.api.ClassifierModel; this is a bug in the plugin."
         )
     return model
 

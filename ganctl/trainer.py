@@ -96,8 +96,26 @@ class Trainer:
             )
         self.steps_per_epoch = train.steps_per_epoch or available
         self.expected_shapes = {name: tuple(v.shape) for name, v in self.engine.state_variables().items()}
+        self.generative = self.model.kind == "generator"
         self._real_spread: float | None = None
         self._best_diversity = 0.0
+        self.validation: Any = None
+        self.validation_data: dict[str, Any] | None = None
+        if not self.generative and host is not None:
+            self._open_validation()
+
+    def _open_validation(self) -> None:
+        """A classifier's held-out data: the dataset's test split, when it is trained on its train split."""
+        from ganctl.data import build_dataset, held_out_sections
+        from ganctl.recipe import validate_section
+
+        section = self.recipe.data.to_dict()
+        found = held_out_sections(section, self.host)
+        if found is None or section.get("split") != found[1]["split"]:
+            return
+        self.validation_data = found[0]
+        self.validation = build_dataset(validate_section(found[0], "datasets", self.host, source="validation data"),
+                                        self.host)
 
     def use(self, run: RunDir) -> Trainer:
         self.run = run
@@ -166,6 +184,27 @@ class Trainer:
         images = self.engine.generate(z, labels)
         columns = spec.num_classes if self.model.conditional and spec.num_classes <= 16 else None
         save_png(grid(images, columns=columns), self.run.samples / f"{name}.png")
+
+    # -- classifiers ----------------------------------------------------------------------------
+
+    def validate(self, progress: Progress, last: bool) -> dict[str, float] | None:
+        """A classifier's scores on the held-out split (all of them after the last epoch)."""
+        if self.validation is None:
+            if last:
+                self.reporter.note("no held-out split to validate on (the dataset has no train/test splits, or the "
+                                   "recipe does not train on split: train): accuracy is only measured on batches")
+            return None
+        from ganctl.classification import predict, scores
+
+        probabilities, labels = predict(lambda images: self.engine.classify(images)[0], self.validation)
+        values = scores(probabilities, labels, full=last)
+        self.run.log({"step": progress.step, "epoch": progress.epoch, "type": "validation",
+                      **{f"validation/{k}": v for k, v in values.items()}})
+        self.reporter.note(f"epoch {progress.epoch} held-out {self.validation_data['split']} split: "
+                           + ", ".join(f"{k} {v:.4g}" for k, v in values.items()))
+        if last:
+            self.run.update_info(validation={"data": self.validation_data, "n": len(labels), **values})
+        return values
 
     # -- metrics --------------------------------------------------------------------------------
 
@@ -241,15 +280,19 @@ class Trainer:
                     self.run.log({"step": progress.step, "epoch": epoch + 1, "type": "epoch", **means})
                     self.reporter.epoch(epoch, means)
                     last = epoch + 1 == train.epochs
-                    self.check_collapse(progress)
-                    self.evaluate(progress, last)
-                    if (epoch + 1) % train.sample_every == 0 or last:
-                        self.write_samples(f"epoch-{epoch + 1:04d}")
+                    if self.generative:
+                        self.check_collapse(progress)
+                        self.evaluate(progress, last)
+                        if (epoch + 1) % train.sample_every == 0 or last:
+                            self.write_samples(f"epoch-{epoch + 1:04d}")
+                    else:
+                        self.validate(progress, last)
                     if (epoch + 1) % train.checkpoint_every == 0 or last:
                         self.save(progress)
         finally:
             self.reporter.close()
-        self.write_samples("final")
+        if self.generative:
+            self.write_samples("final")
         self.run.update_info(status="completed", step=progress.step, epoch=progress.epoch)
         return Outcome(self.run, progress, time.perf_counter() - began)
 
@@ -316,6 +359,7 @@ def run_info(session: Session, host_plugins: dict[str, str]) -> dict[str, Any]:
         "seed": session.recipe.seed,
         "recipe_hash": recipe_hash(session.recipe.to_dict()),
         "model": session.recipe.model.plugin,
+        "kind": session.model.kind,
         "data": session.recipe.data.plugin,
         "data_spec": session.spec.to_dict(),
         "latent_dim": session.model.latent_dim,

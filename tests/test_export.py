@@ -32,7 +32,7 @@ export: {export}
 """
 CONDITIONAL = "{plugin: dcgan, latent_dim: 8, filters: 8, conditional: true}"
 UNCONDITIONAL = "{plugin: gan, latent_dim: 6, hidden: [16]}"
-METADATA = {"ganctl.format", "ganctl.version", "ganctl.model", "ganctl.latent_dim", "ganctl.num_classes",
+METADATA = {"ganctl.format", "ganctl.version", "ganctl.kind", "ganctl.model", "ganctl.latent_dim", "ganctl.num_classes",
             "ganctl.class_names", "ganctl.value_range", "ganctl.layout", "ganctl.data_shape",
             "ganctl.recipe_hash", "ganctl.data", "ganctl.backend", "ganctl.step"}
 

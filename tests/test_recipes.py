@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,7 +19,8 @@ RECIPES = sorted((ROOT / "recipes").glob("*.yaml"))
 
 
 def test_there_are_recipes():
-    assert {p.name for p in RECIPES} >= {"quickstart.yaml", "fashion-mnist-dcgan.yaml"}
+    assert {p.name for p in RECIPES} >= {"quickstart.yaml", "fashion-mnist-dcgan.yaml", "digits-classifier.yaml",
+                                         "fashion-mnist-classifier.yaml"}
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.name)
@@ -34,9 +36,10 @@ def test_recipe_trains_a_few_steps(runner, recipe, tmp_path):
     result = runner.invoke(app, ["train", str(recipe), "--out", str(tmp_path / "run"), "-q",
                                  "--set", "train.epochs=1", "--set", "train.steps_per_epoch=3"])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "run" / "samples" / "final.png").exists()
+    kind = json.loads((tmp_path / "run" / "run.json").read_text())["kind"]
+    assert (tmp_path / "run" / "samples" / "final.png").exists() == (kind == "generator")
     exports = yaml.safe_load(recipe.read_text()).get("export") or []
-    written = sorted(p.name for p in (tmp_path / "run" / "exports").glob("generator*")) if exports else []
+    written = sorted(p.name for p in (tmp_path / "run" / "exports").glob(f"{kind}*")) if exports else []
     assert len(written) == len(exports), written
 
 

@@ -141,6 +141,10 @@ def _open_run(path: Path, backend: str | None) -> tuple[Path, dict[str, Callable
     host = load_plugins()
     trained = open_trained(path, host, backend)
     session, step = trained.session, trained.checkpoint.progress.step
+    if session.model.kind != "generator":
+        from ganctl.generate import not_a_generator
+
+        raise not_a_generator(path)
     onnx_path = path / EXPORT_PATH
     exported = trained.run.read_info().get("exports", {}).get("onnx", {})
     if not onnx_path.is_file():

@@ -23,7 +23,10 @@ def evaluate(
     metrics: list[str] = typer.Option([], "--metric", "-m", help="Metric plugin (repeatable) [default: the recipe's "
                                       "metrics:, else fid, kid, prdc, c2st]."),
     n: int = typer.Option(None, "--n", help="Real and generated images each [default: 2000]."),
-    features: str = typer.Option(None, "--features", help="Feature extractor [default: pixels]."),
+    features: str = typer.Option(None, "--features", help="Feature extractor: a name, or a YAML mapping such as "
+                                 "'{plugin: classifier, model: RUN_DIR}' [default: the recipe's, else pixels]."),
+    floor: bool = typer.Option(False, "--floor", help="Also score real held-out images against real training "
+                               "images: what a perfect generator would get at this --n."),
     seed: int = typer.Option(0, "--seed", help="Seed of the generated latents and of the choice of real images."),
     data: str = typer.Option(None, "--data", help="Real data: a recipe or a dataset plugin name [default: what the "
                              "model was trained on]."),
@@ -42,6 +45,23 @@ def evaluate(
     is_onnx = source.suffix.lower() == ".onnx" or source.is_file()
     if is_onnx and backend:
         raise ConfigError("--backend is for run directories; an ONNX file runs on onnxruntime (see --provider).")
+    real_data = _real_data(data, host)
+    if evaluation.is_classifier(source):
+        if metrics or features or floor or n is not None:
+            raise ConfigError(f"{source} is a classifier: it is scored on held-out labelled data (accuracy, precision, "
+                              "recall, F1, ROC-AUC), so --metric, --features, --floor and --n do not apply. To use it "
+                              f"for a generator's metrics: --features '{{plugin: classifier, model: {source}}}'.")
+        result = evaluation.evaluate_classifier(source, host, backend=backend, data=real_data)
+        if source.is_dir():
+            from ganctl.rundir import RunDir
+
+            RunDir(source).log_evaluation(result.to_dict())
+        if as_json:
+            typer.echo(json.dumps([result.to_dict()], indent=2))
+        else:
+            _classifier_table(result)
+        return
+    features_section = _features(features)
     sections: list = list(metrics)
     recipe_metrics = []
     if not is_onnx and not sections:
@@ -51,44 +71,103 @@ def evaluate(
         recipe = load_recipe(RunDir.open(source).recipe_path, host)
         recipe_metrics = [m.to_dict(core=("n", "features")) for m in recipe.metrics]
     sections = sections or recipe_metrics or list(DEFAULT_METRICS)
-    requests = [evaluation.request(host, section, features) for section in sections]  # names checked before loading
-    real_data = None
-    if data is not None:
-        from ganctl.data import load_dataset
-
-        name, params, _ = load_dataset(data, [], host)
-        real_data = {"plugin": name, **params}
+    requests = [evaluation.request(host, section, features_section) for section in sections]  # checked before loading
     subject = (evaluation.subject_from_onnx(source, provider) if is_onnx
                else evaluation.subject_from_run(source, host, backend))
     if n is None and recipe_metrics and not metrics:
         n = next((m["n"] for m in recipe_metrics if m.get("n")), None)
-    results = evaluation.evaluate(subject, requests, host, n=n or evaluation.DEFAULT_N, seed=seed,
-                                  real_data=real_data, use_cache=not no_cache)
+    n = n or evaluation.DEFAULT_N
+    results = evaluation.evaluate(subject, requests, host, n=n, seed=seed, real_data=real_data,
+                                  use_cache=not no_cache)
+    records = [r.to_dict() for r in results]
+    floors = []
+    if floor:
+        section = real_data or subject.data
+        if section is None:
+            raise ConfigError(f"{source} does not say what data it was trained on; give it with --data for --floor.")
+        held_out, reference = evaluation.floor_subject(section, host, subject.spec, subject.conditional)
+        floors = evaluation.evaluate(held_out, requests, host, n=n, seed=seed, real=reference,
+                                     use_cache=not no_cache)
+        for record, found in zip(records, floors, strict=True):
+            record["floor"] = found.to_dict()
     if not is_onnx:
         from ganctl.rundir import RunDir
 
         run = RunDir(source)
-        for result in results:
-            run.log_evaluation(result.to_dict())
+        for record in records:
+            run.log_evaluation(record)
     if as_json:
-        typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
+        typer.echo(json.dumps(records, indent=2))
         return
-    _table(results, subject)
+    _table(results, subject, host, floors)
 
 
-def _table(results, subject) -> None:
+def _features(text: str | None) -> str | dict | None:
+    """``--features``: a plugin name, or a YAML mapping ``{plugin: NAME, ...}``."""
+    if text is None or not text.strip().startswith("{"):
+        return text
+    import yaml
+
+    from ganctl.errors import ConfigError
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--features {text!r} is not a valid YAML mapping ({str(exc).splitlines()[0]}); write it "
+                          "as '{plugin: classifier, model: runs/my-classifier}'.") from None
+    if not isinstance(value, dict) or not isinstance(value.get("plugin"), str):
+        raise ConfigError(f"--features {text!r} must name its plugin, e.g. '{{plugin: classifier, model: RUN_DIR}}'.")
+    return value
+
+
+def _real_data(data: str | None, host) -> dict | None:
+    if data is None:
+        return None
+    from ganctl.data import load_dataset
+
+    name, params, _ = load_dataset(data, [], host)
+    return {"plugin": name, **params}
+
+
+def _table(results, subject, host, floors=()) -> None:
     from rich.table import Table
 
     first = results[0].protocol
     table = Table(title=f"{subject.name}: {first['n_fake']} generated vs {first['n_real']} real images "
                         f"(seed {first['seed']}; {subject.engine})", title_justify="left")
-    for column in ("metric", "value", "details", "features"):
+    columns = ["metric", "value", "details", "features"]
+    if floors:
+        columns[2:2] = ["floor", "x floor"]
+    for column in columns:
         table.add_column(column, overflow="fold")
-    for result in results:
+    for index, result in enumerate(results):
         key, value = result.headline
         rest = ", ".join(f"{k} {v:.4g}" for k, v in list(result.values.items())[1:] if not k.startswith("class_"))
         extractor = result.protocol["extractor"]
-        table.add_row(result.metric, f"{key} {value:.4g}", rest, f"{extractor['name']} ({extractor['sha256'][:12]})")
+        row = [result.metric, f"{key} {value:.4g}", rest, f"{extractor['name']} ({extractor['sha256'][:12]})"]
+        if floors:  # the ratio means something for distances (fid), not for scores (AUC, coverage)
+            low = floors[index].headline[1]
+            distance = getattr(host.get("metrics", result.metric).factory, "lower_is_better", False)
+            row[2:2] = [f"{low:.4g}", f"{value / low:.3g}" if distance and low > 0 else "-"]
+        table.add_row(*row)
     out.print(table)
     real = json.dumps(first["real"])
     out.print(f"real data: {real}; ganctl {first['ganctl']}. --json prints every value with its full protocol.")
+    if floors:
+        out.print(f"floor: {floors[0].protocol['generator']} vs {json.dumps(floors[0].protocol['real'])}, "
+                  f"the same n and seed.")
+
+
+def _classifier_table(result) -> None:
+    from rich.table import Table
+
+    protocol = result.protocol
+    out.print(f"{protocol['classifier']}: {protocol['n']} held-out images ({protocol['engine']})")
+    table = Table()
+    for column in ("score", "value"):
+        table.add_column(column)
+    for key, value in result.values.items():
+        table.add_row(key, f"{value:.4f}")
+    out.print(table)
+    out.print(f"data: {json.dumps(protocol['data'])}; precision, recall and F1 are macro averages, ROC-AUC is "
+              f"one-vs-rest. ganctl {protocol['ganctl']}.")

@@ -19,7 +19,7 @@ def export(
                                    show_default=False),
     onnx: bool = typer.Option(False, "--onnx", help="Export to ONNX (the same as --format onnx)."),
     formats: list[str] = typer.Option([], "--format", help="Exporter plugin to use (repeatable); see --list."),
-    out_file: Path = typer.Option(None, "--out", help="Where to write (default: RUN_DIR/exports/generator.<ext>)."),
+    out_file: Path = typer.Option(None, "--out", help="Where to write (default: RUN_DIR/exports/generator.<ext>, or classifier.<ext> for a classifier)."),
     opset: int = typer.Option(None, "--opset", help="ONNX opset to target (default: the converter's)."),
     atol: float = typer.Option(None, "--atol", help="Largest abs difference from Keras allowed [default: 1e-4]."),
     backend: str = typer.Option(None, "--backend", help="Backend to export from (default: the run's; weights are portable)."),
@@ -27,7 +27,7 @@ def export(
                               "best or latest."),
     list_: bool = typer.Option(False, "--list", help="List the exporters and whether each can run on the backend."),
 ) -> None:
-    """Export a run's generator (ONNX, .keras, ...), checked against Keras before it is written.
+    """Export a run's generator or classifier (ONNX, .keras, ...), checked against Keras before it is written.
 
     Without --onnx or --format, the recipe's export: list is used, or ONNX when it is empty.
     """
@@ -57,7 +57,7 @@ def export(
         exporters = [exporting.make_exporter(host, s, source=f"{trained.run.recipe_path}: export")
                      for s in session.recipe.export] or [exporting.make_exporter(host, "onnx", source="default")]
     for name, exporter in exporters:  # all or nothing: refuse before writing anything
-        reason = exporter.unavailable(session.backend)
+        reason = exporting.unavailable(session, exporter)
         if reason:
             raise ConfigError(f"the {name} exporter cannot run on the {session.backend} backend here: {reason}.")
     step = trained.checkpoint.progress.step

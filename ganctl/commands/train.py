@@ -110,9 +110,14 @@ def train(
             typer.echo(f"exported {result.format}: {result.path} (max abs difference from Keras {result.max_abs_diff:.2g})")
     if quiet:
         typer.echo(str(run.path))
-    else:
+    elif session.model.kind == "generator":
         typer.echo(f"done: {outcome.progress.step} steps in {outcome.seconds:.1f} s; samples in "
                   f"{run.samples}; run directory {run.path}")
+    else:
+        validation = run.read_info().get("validation")
+        scored = (f"held-out accuracy {validation['accuracy']:.4f} on {validation['n']} images; "
+                  if validation else "")
+        typer.echo(f"done: {outcome.progress.step} steps in {outcome.seconds:.1f} s; {scored}run directory {run.path}")
 
 
 @guarded

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from ganctl.api import GenerativeModel
+from ganctl.api import Model
 from ganctl.errors import GanctlError
 
 
 class Engine(ABC):
-    """Trains one :class:`GenerativeModel`, one optimizer per player.
+    """Trains one :class:`~ganctl.api.Model`, one optimizer per player.
 
     Args:
         model: the built model (all networks built, so every variable exists).
@@ -30,7 +30,7 @@ class Engine(ABC):
 
     backend: str = ""
 
-    def __init__(self, model: GenerativeModel, optimizers: Mapping[str, Any], jit: bool) -> None:
+    def __init__(self, model: Model, optimizers: Mapping[str, Any], jit: bool) -> None:
         missing = [p for p in model.players if p not in optimizers]
         if missing:
             raise GanctlError(f"no optimizer for player(s) {', '.join(missing)}")
@@ -60,10 +60,12 @@ class Engine(ABC):
 
     def state_variables(self) -> dict[str, Any]:
         """Everything a checkpoint holds, under stable names: model variables, then optimizers."""
-        state = {f"model/{i:04d}/{v.path}": v for i, v in enumerate(self.model_variables())}
+        from ganctl.checkpoint import canonical_name
+
+        state = {canonical_name(f"model/{i:04d}/{v.path}"): v for i, v in enumerate(self.model_variables())}
         for player in self.model.players:
             for i, v in enumerate(self.optimizers[player].variables):
-                state[f"optimizer/{player}/{i:04d}/{v.path}"] = v
+                state[canonical_name(f"optimizer/{player}/{i:04d}/{v.path}")] = v
         return state
 
     def sync(self) -> None:  # noqa: B027 - a no-op unless the engine keeps state apart
@@ -112,6 +114,16 @@ class Engine(ABC):
         self.sync()
         with self.inference():
             return np.asarray(keras.ops.convert_to_numpy(self.model.generate(z, labels)))
+
+    def classify(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A classifier's probabilities and features for ``images``, in inference mode, as NumPy."""
+        import keras
+
+        self.sync()
+        with self.inference():
+            probabilities, features = self.model.classify(images)  # type: ignore[attr-defined]
+        return (np.asarray(keras.ops.convert_to_numpy(probabilities)),
+                np.asarray(keras.ops.convert_to_numpy(features)))
 
     def inference(self) -> contextlib.AbstractContextManager[Any]:
         """A context for forward passes that need no gradients."""

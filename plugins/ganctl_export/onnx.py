@@ -10,6 +10,10 @@ may go to a side file. This exporter rewrites the result into one contract (docs
 * ``ganctl.*`` metadata properties; one self-contained file, checked with
   ``onnx.checker.check_model(full_check=True)``.
 
+A classifier (``ganctl.kind`` ``classifier``) gets the same treatment with its own names: input
+``images`` float32 ``[batch, H, W, C]``, outputs ``probabilities`` ``[batch, classes]`` and
+``features`` ``[batch, D]``.
+
 The graph is then rewritten for speed where that changes nothing but rounding (:func:`optimise`,
 ``_rewrite``): nearest-neighbour up-sampling chains become ``Resize``, which lets onnxruntime run
 the convolutions in its blocked NCHW layout instead of transposing around each one, and a
@@ -48,6 +52,7 @@ class OnnxExporter(api.Exporter):
     """ONNX for onnxruntime: one file, stable names, parity-checked against Keras."""
 
     suffix = ".onnx"
+    kinds = ("generator", "classifier")
 
     class Params(api.Params):
         opset: int | None = api.Field(
@@ -101,13 +106,20 @@ class OnnxExporter(api.Exporter):
                 feed[api.INPUT_LABEL] = np.asarray(labels).astype(np.int64)
             return session.run([api.OUTPUT_IMAGES], feed)[0]
 
-        return run
+        def classify(images: np.ndarray, _: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+            probabilities, features = session.run([api.OUTPUT_PROBABILITIES, api.OUTPUT_FEATURES],
+                                                  {api.INPUT_IMAGES: images.astype(np.float32)})
+            return probabilities, features
+
+        return classify if api.INPUT_IMAGES in names and api.INPUT_Z not in names else run
 
 
 def _signature(source: api.ExportSource) -> list[Any]:
     """Input specs with a free batch axis (PyTorch's exporter fixes it to 1 otherwise)."""
     import keras
 
+    if source.kind == "classifier":
+        return [keras.InputSpec(shape=(None, *source.spec.shape), dtype="float32", name=api.INPUT_IMAGES)]
     specs = [keras.InputSpec(shape=(None, source.latent_dim), dtype="float32", name=api.INPUT_Z)]
     if source.conditional:
         label_dtype = source.generator.inputs[1].dtype
@@ -121,11 +133,71 @@ def _signature(source: api.ExportSource) -> list[Any]:
 
 def normalise(model: Any, source: api.ExportSource) -> None:
     """Rewrite ``model`` (an ``onnx.ModelProto``) in place to ganctl's contract."""
+    graph = model.graph
+    if source.kind == "classifier":
+        _normalise_classifier(graph, source)
+    else:
+        _normalise_generator(graph, source)
+    del model.metadata_props[:]
+    for key, value in source.metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    model.doc_string = f"{source.kind.capitalize()} exported by ganctl; contract: docs/export.md"
+
+
+def _graph_inputs(graph: Any) -> list[Any]:
+    initialisers = {t.name for t in graph.initializer}
+    return [i for i in graph.input if i.name not in initialisers]
+
+
+def _check_float(value: Any, what: str) -> None:
     import onnx
 
-    graph = model.graph
-    initialisers = {t.name for t in graph.initializer}
-    inputs = [i for i in graph.input if i.name not in initialisers]
+    if value.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
+        raise api.GanctlError(f"the exported {what} {value.name} is not float32.")
+
+
+def _normalise_classifier(graph: Any, source: api.ExportSource) -> None:
+    """One float input (the images) and two outputs: the probabilities, then the features."""
+    inputs = _graph_inputs(graph)
+    if len(inputs) != 1 or len(graph.output) != 2:
+        raise api.GanctlError(
+            f"the converter wrote a classifier with inputs {[i.name for i in inputs]} and outputs "
+            f"{[o.name for o in graph.output]}; expected one input and two outputs."
+        )
+    _check_float(inputs[0], "image input")
+    _rename(graph, inputs[0].name, api.INPUT_IMAGES)
+    outputs = list(graph.output)
+    for output in outputs:
+        _check_float(output, "output")
+    width = [_last_dim(o) for o in outputs]
+    classes = source.spec.num_classes
+    if width[1] == classes and width[0] != classes:
+        outputs.reverse()  # the converter listed the features first
+    names = [o.name for o in outputs]
+    features_dim = _last_dim(outputs[1])
+    _rename(graph, names[0], api.OUTPUT_PROBABILITIES)
+    _rename(graph, names[1], api.OUTPUT_FEATURES)
+    _set_shape(graph.input, api.INPUT_IMAGES, ["batch", *source.spec.shape])
+    _set_shape(graph.output, api.OUTPUT_PROBABILITIES, ["batch", classes])
+    _set_shape(graph.output, api.OUTPUT_FEATURES, ["batch", features_dim] if features_dim else ["batch", "features"])
+    order = {api.OUTPUT_PROBABILITIES: 0, api.OUTPUT_FEATURES: 1}
+    ordered = sorted(graph.output, key=lambda o: order[o.name])
+    copies = [type(o)() for o in ordered]
+    for copy, original in zip(copies, ordered, strict=True):
+        copy.CopyFrom(original)
+    del graph.output[:]
+    graph.output.extend(copies)
+
+
+def _last_dim(value: Any) -> int:
+    dims = value.type.tensor_type.shape.dim
+    return int(dims[-1].dim_value) if dims and dims[-1].HasField("dim_value") else 0
+
+
+def _normalise_generator(graph: Any, source: api.ExportSource) -> None:
+    """A latent input (and a label input) and one output, the images."""
+    inputs = _graph_inputs(graph)
     expected = 2 if source.conditional else 1
     if len(inputs) != expected or len(graph.output) != 1:
         raise api.GanctlError(
@@ -133,24 +205,17 @@ def normalise(model: Any, source: api.ExportSource) -> None:
             f"{[o.name for o in graph.output]}; expected {expected} input(s) and one output."
         )
     z_input, label_input = _pick_inputs(inputs, source.conditional)
-    if z_input.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
-        raise api.GanctlError(f"the exported latent input {z_input.name} is not float32.")
+    _check_float(z_input, "latent input")
     _rename(graph, z_input.name, api.INPUT_Z)
     if label_input is not None:
         _label_as_int64(graph, label_input)
     output = graph.output[0]
-    if output.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
-        raise api.GanctlError(f"the exported output {output.name} is not float32.")
+    _check_float(output, "output")
     _rename(graph, output.name, api.OUTPUT_IMAGES)
 
     _set_shape(graph.input, api.INPUT_Z, ["batch", source.latent_dim])
     _set_shape(graph.input, api.INPUT_LABEL, ["batch"])
     _set_shape(graph.output, api.OUTPUT_IMAGES, ["batch", *source.spec.shape])
-    del model.metadata_props[:]
-    for key, value in source.metadata.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    model.doc_string = "Generator exported by ganctl; contract: docs/export.md"
 
 
 def optimise(model: Any, source: api.ExportSource, atol: float = 1e-5) -> bool:
@@ -166,6 +231,8 @@ def optimise(model: Any, source: api.ExportSource, atol: float = 1e-5) -> bool:
     rng = np.random.default_rng(0)
 
     def feeds(batch: int) -> dict[str, np.ndarray]:
+        if source.kind == "classifier":
+            return {api.INPUT_IMAGES: rng.uniform(-1, 1, (batch, *source.spec.shape)).astype(np.float32)}
         feed = {api.INPUT_Z: rng.standard_normal((batch, source.latent_dim), dtype=np.float32)}
         if source.conditional:
             feed[api.INPUT_LABEL] = np.arange(batch, dtype=np.int64) % max(1, source.spec.num_classes)
@@ -180,7 +247,8 @@ def optimise(model: Any, source: api.ExportSource, atol: float = 1e-5) -> bool:
             return False
         checks = [feeds(batch) for batch in (1, 7)]
         before, after = (_outputs(m, checks) for m in (original, model))
-        if all(a.shape == b.shape and float(np.max(np.abs(a - b))) <= atol for a, b in zip(before, after, strict=True)):
+        if all(a.shape == b.shape and float(np.max(np.abs(a - b))) <= atol
+               for x, y in zip(before, after, strict=True) for a, b in zip(x, y, strict=True)):
             return True
     except Exception:  # an optimisation that fails leaves the converter's graph
         pass
@@ -188,13 +256,14 @@ def optimise(model: Any, source: api.ExportSource, atol: float = 1e-5) -> bool:
     return False
 
 
-def _outputs(model: Any, feeds: list[dict[str, np.ndarray]]) -> list[np.ndarray]:
+def _outputs(model: Any, feeds: list[dict[str, np.ndarray]]) -> list[list[np.ndarray]]:
+    """Every output of ``model`` for each feed."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    return [np.asarray(session.run([api.OUTPUT_IMAGES], feed)[0]) for feed in feeds]
+    return [[np.asarray(o) for o in session.run(None, feed)] for feed in feeds]
 
 
 def _pick_inputs(inputs: list[Any], conditional: bool) -> tuple[Any, Any]:

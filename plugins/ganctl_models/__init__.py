@@ -2,8 +2,9 @@
 
 * ``gan``: the classic GAN with fully-connected networks; takes images of any shape.
 * ``dcgan``: a deep convolutional GAN that sizes itself to the data (8x8, 28x28, 32x32, ...).
+* ``classifier``: a small CNN that labels images; the ``classifier`` feature extractor runs it.
 
-Both are two-player games (``generator`` and ``discriminator``) with a choice of adversarial
+The two GANs are two-player games (``generator`` and ``discriminator``) with a choice of adversarial
 loss (``bce``, ``minimax``, ``hinge``, ``least-squares``), optional discriminator dropout,
 L1/L2 kernel regularisation, and class-conditioning on labelled data.
 
@@ -14,11 +15,12 @@ from __future__ import annotations
 
 from ganctl import api
 
+from .classifier import Classifier
 from .dcgan import DCGAN
 from .gan import GAN
 from .losses import LOSSES, LossName
 
-__all__ = ["DCGAN", "GAN", "LOSSES", "LossName", "register_models"]
+__all__ = ["Classifier", "DCGAN", "GAN", "LOSSES", "LossName", "register_models"]
 
 
 @api.hookimpl
@@ -26,3 +28,4 @@ def register_models(register: api.Register) -> None:
     """Register the first-party models."""
     register("gan", GAN)
     register("dcgan", DCGAN)
+    register("classifier", Classifier)
