@@ -1,7 +1,7 @@
 """``ganctl report``: one self-contained HTML page about a run (images inlined, no other files).
 
-It holds the loss curves (per epoch), the curves of the metrics computed during training and of
-the sample diversity, the sample grids over time, every ``ganctl evaluate`` result with its
+It holds the loss curves (per epoch), the curves of the metrics computed during training, of
+the sample diversity and (for a classifier) of its held-out scores, the sample grids over time, every ``ganctl evaluate`` result with its
 protocol, the recipe and ``run.json``. Plots are drawn with matplotlib's Agg backend (no display).
 """
 
@@ -93,6 +93,7 @@ def render(run: RunDir) -> str:
     ]
     for title, kind, xlabel in (("Losses (epoch means)", "epoch", "epoch"),
                                 ("Metrics during training", "eval", "epoch"),
+                                ("Held-out scores (classifiers)", "validation", "epoch"),
                                 ("Sample diversity (1: as varied as the data)", "diversity", "epoch")):
         image = _curves(_series(records, kind), title, xlabel)
         if image:

@@ -102,6 +102,14 @@ def test_training_lowers_the_loss_on_every_backend(runner, write, tmp_path):
     assert not list((run / "samples").glob("*.png"))  # a classifier draws no samples
 
 
+def test_the_report_of_a_classifier_shows_its_held_out_scores(runner, write, tmp_path):
+    run = trained(runner, write, tmp_path)
+    result = runner.invoke(app, ["report", str(run)])
+    assert result.exit_code == 0, result.output
+    page = (run / "report.html").read_text()
+    assert "Held-out scores (classifiers)" in page and "Samples over time" not in page
+
+
 # -- export and scoring ---------------------------------------------------------------------------
 
 
@@ -169,6 +177,7 @@ def test_the_classifier_features_score_a_generator_with_a_floor(runner, write, t
     # an untrained generator is far from the data; real held-out images are close to it
     floor = fid["floor"]
     assert floor["protocol"]["real"] == {"plugin": "digits", "split": "train", "limit": None}
+    assert fid["protocol"]["real"] == floor["protocol"]["real"]  # both against the same real images
     assert floor["protocol"]["generator"].startswith("real digits data (held-out test split)")
     assert 0 < floor["values"]["fid"] < fid["values"]["fid"]
     # real images with their true labels: the class accuracy of the floor is the classifier's accuracy
