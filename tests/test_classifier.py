@@ -141,6 +141,15 @@ def test_the_onnx_export_follows_the_classifier_contract_and_scores_like_keras(r
     assert logged[-1]["metric"] == "classification"
 
 
+def test_the_keras_exporter_writes_classifiers_too(runner, write, tmp_path):
+    run = trained(runner, write, tmp_path)
+    result = runner.invoke(app, ["export", str(run), "--format", "keras"])
+    assert result.exit_code == 0, result.output
+    assert (run / "exports" / "classifier.keras").is_file()
+    listed = runner.invoke(app, ["export", "--list"])
+    assert "classifiers)" in listed.stdout  # the table wraps the column
+
+
 def test_scores_agree_with_scikit_learn():
     from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 

@@ -88,6 +88,7 @@ def _list(host, run_dir: Path | None, backend: str | None) -> None:
         component = host.get("exporters", name)
         _, exporter = make_exporter(host, name, source="--list")
         reason = exporter.unavailable(chosen)
-        writes = f"file *{exporter.suffix}" if exporter.suffix else "folder"
+        writes = (f"file *{exporter.suffix}" if exporter.suffix else "folder") + \
+            f" ({', '.join(k + 's' for k in exporter.kinds)})"
         table.add_row(name, writes, "yes" if reason is None else f"no: {reason}", component.description)
     out.print(table)
