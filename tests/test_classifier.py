@@ -255,6 +255,36 @@ def test_a_classifier_of_other_images_is_refused(runner, write, tmp_path):
     assert "was trained on 8x8x1 images, but these are 12x12x1" in result.stderr
 
 
+def test_a_recipe_tracks_fid_on_classifier_features_and_keeps_the_best(runner, write, tmp_path):
+    classifier = trained(runner, write, tmp_path)
+    recipe = write("g.yaml", f"""\
+name: tracked
+seed: 5
+data: {{plugin: digits, split: all}}
+model: {{plugin: dcgan, latent_dim: 8, filters: 8, conditional: true}}
+train: {{epochs: 2, batch_size: 32, steps_per_epoch: 3, keep_best: {{metric: fid, mode: min}}}}
+metrics: [{{plugin: fid, every: 1, n: 100, features: {{plugin: classifier, model: {classifier}}}}}]
+""")
+    result = runner.invoke(app, ["train", str(recipe), "--out", str(tmp_path / "g"), "-q"])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (tmp_path / "g" / "metrics.jsonl").read_text().splitlines()]
+    evaluations = [r for r in records if r.get("type") == "eval"]
+    assert [r["epoch"] for r in evaluations] == [1, 2] and all(r["fid/fid"] > 0 for r in evaluations)
+    best = json.loads((tmp_path / "g" / "run.json").read_text())["best"]
+    assert best["value"] == min(r["fid/fid"] for r in evaluations)
+
+
+def test_a_classifier_run_resumes_to_train_longer(runner, write, tmp_path):
+    recipe = write("c.yaml", CLASSIFIER.replace("epochs: 2", "epochs: 1"))
+    run = tmp_path / "c"
+    assert runner.invoke(app, ["train", str(recipe), "--out", str(run), "-q"]).exit_code == 0
+    result = runner.invoke(app, ["train", "--resume", str(run), "--set", "train.epochs=2", "-q"])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records if r.get("type") == "validation"] == [1, 2]
+    assert json.loads((run / "run.json").read_text())["epoch"] == 2
+
+
 # -- what a classifier is not --------------------------------------------------------------------
 
 
