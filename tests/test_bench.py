@@ -1,9 +1,12 @@
-"""``ganctl bench``: timing an ONNX model, a run directory (exported first when needed), bad input."""
+"""``ganctl bench``: timing an ONNX model, a run directory (exported first when needed), bad input.
+And a smoke run of bench/evaluate.py (the 10k-sample Fashion-MNIST FID benchmark)."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,7 @@ from ganctl.cli import app
 from ganctl.commands import bench
 
 from . import onnx_models
+from .conftest import ROOT, require_fashion_mnist
 from .test_cli import _imported_after
 
 FAST = ["--repeats", "3", "--warmup", "1"]
@@ -163,3 +167,34 @@ def test_a_run_directory_whose_export_cannot_run_here(runner, run, monkeypatch):
     assert result.exit_code == 2, result.output
     assert "has no ONNX export" in result.stderr and "needs a converter" in result.stderr
     assert "Traceback" not in result.output and not (run / "exports").exists()
+
+
+# -- bench/evaluate.py ------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_evaluate_benchmark_runs_quick(tmp_path):
+    """``bench/evaluate.py --quick``: trains its own two models (1 epoch of 2 steps), then times one
+    round of every path at n=2000 (about 2 minutes on 2 cores, most of it the training)."""
+    require_fashion_mnist()
+    out = tmp_path / "evaluate.json"
+    done = subprocess.run([sys.executable, "bench/evaluate.py", "--quick", "--json", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=540)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "target: a 10000-sample FID in < 60 s: not checked (this run used --n 2000)" in done.stdout
+    results = json.loads(out.read_text())["results"]
+    assert results["n"] == 2000 and results["rounds"] == 1
+    assert set(results["trained_here"]) == {"generator", "classifier"}
+    assert set(results["cases"]) == {"onnx cold", "onnx warm", "keras cold", "cli cold"}
+    [found] = results["per_round"]
+    assert [found[case]["real_features_cached"] for case in ("onnx cold", "onnx warm", "keras cold", "cli cold")] \
+        == [False, True, False, False]
+    for case in ("onnx cold", "onnx warm", "keras cold"):
+        stages = found[case]["stages"]
+        assert all(seconds >= -1e-3 for seconds in stages.values()), stages
+        assert sum(stages.values()) == pytest.approx(found[case]["seconds"], rel=1e-6)
+        assert stages["generation"] > 0 and stages["fake features"] > 0
+    assert found["onnx warm"]["stages"]["data"] == 0  # cached real features: the dataset is not read
+    difference = results["relative_difference"]
+    assert difference["warm_vs_cold"] == 0 and difference["cli_vs_onnx"] < 1e-6
+    assert difference["keras_vs_onnx"] < 1e-3
