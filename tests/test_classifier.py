@@ -324,6 +324,7 @@ def test_unlabelled_data_is_refused_before_training(runner, write, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # about 8 minutes of training on 2 cores, over the suite's 10-minute limit when busy
 def test_the_fashion_mnist_classifier_recipe_reaches_90_percent(tmp_path):
     """The shipped recipe, trained in full: >= 90 % accuracy on Fashion-MNIST's 10,000 test images."""
     import os
