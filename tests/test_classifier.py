@@ -43,8 +43,9 @@ def _private_cache(tmp_path, monkeypatch):
 def trained(runner, write, tmp_path: Path, recipe: str = CLASSIFIER) -> Path:
     """A fresh copy of a run trained once per session for ``recipe``."""
     if recipe not in _TRAINED:
-        original = tmp_path / "original"
-        result = runner.invoke(app, ["train", str(write("r.yaml", recipe)), "--out", str(original), "-q"])
+        name = recipe.split()[1]  # the recipe's name: one folder per recipe
+        original = tmp_path / f"original-{name}"
+        result = runner.invoke(app, ["train", str(write(f"{name}.yaml", recipe)), "--out", str(original), "-q"])
         assert result.exit_code == 0, result.output
         _TRAINED[recipe] = original
     copy = tmp_path / f"run-{len(list(tmp_path.glob('run-*')))}"

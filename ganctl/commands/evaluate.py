@@ -77,21 +77,19 @@ def evaluate(
     if n is None and recipe_metrics and not metrics:
         n = next((m["n"] for m in recipe_metrics if m.get("n")), None)
     n = n or evaluation.DEFAULT_N
-    floors, reference, held_out = [], None, None
-    if floor:  # the model and the floor are compared with the same real images: the training part
+    floors, reference = [], None
+    if floor:  # first (a too large --n fails early), and against the same real images as the model
         section = real_data or subject.data
         if section is None:
             raise ConfigError(f"{source} does not say what data it was trained on; give it with --data for --floor.")
         held_out, reference = evaluation.floor_subject(section, host, subject.spec, subject.conditional)
-        held_out.sample(n, seed)  # a too large --n fails here, before the model's evaluation
+        floors = evaluation.evaluate(held_out, requests, host, n=n, seed=seed, real=reference,
+                                     use_cache=not no_cache)
     results = evaluation.evaluate(subject, requests, host, n=n, seed=seed, real_data=real_data,
                                   use_cache=not no_cache, real=reference)
     records = [r.to_dict() for r in results]
-    if held_out is not None:
-        floors = evaluation.evaluate(held_out, requests, host, n=n, seed=seed, real=reference,
-                                     use_cache=not no_cache)
-        for record, found in zip(records, floors, strict=True):
-            record["floor"] = found.to_dict()
+    for record, found in zip(records, floors, strict=False):
+        record["floor"] = found.to_dict()
     if not is_onnx:
         from ganctl.rundir import RunDir
 
