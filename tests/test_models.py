@@ -60,14 +60,16 @@ def scalar(value) -> float:
 # --------------------------------------------------------------------------------------------
 
 
-def test_hook_registers_both_models():
+def test_hook_registers_the_models():
     registered = {}
     ganctl_models.register_models(lambda name, factory: registered.setdefault(name, factory))
-    assert registered == {"gan": GAN, "dcgan": DCGAN}
-    for factory in registered.values():
-        assert factory.players == ("generator", "discriminator")  # a class attribute
+    assert registered == {"gan": GAN, "dcgan": DCGAN, "classifier": ganctl_models.Classifier}
+    for name, factory in registered.items():
+        classifier = name == "classifier"
+        # players are a class attribute
+        assert factory.players == (("classifier",) if classifier else ("generator", "discriminator"))
         assert issubclass(factory.Params, api.Params)
-        assert issubclass(factory, api.GenerativeModel)
+        assert issubclass(factory, api.ClassifierModel if classifier else api.GenerativeModel)
         assert factory.__doc__.strip().splitlines()[0]
 
 
