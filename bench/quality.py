@@ -11,8 +11,8 @@ that learned nothing scores). It is the same computation as
 
 Runs are trained here (``ganctl train RECIPE --set seed=S``) unless given with ``--runs`` /
 ``--classifier``. Training takes a while on 2 CPU cores: the digits classifier 30 s, each
-quickstart run about a minute, the Fashion-MNIST classifier about 8 minutes, each Fashion-MNIST
-DCGAN about 30 minutes.
+quickstart run under a minute, the Fashion-MNIST classifier about 8 minutes, each Fashion-MNIST
+DCGAN about 13 minutes with JAX (docs/performance.md).
 
     python bench/quality.py quickstart --seeds 0 1 2
     python bench/quality.py fashion-mnist-dcgan --seeds 0 --n 10000
@@ -88,7 +88,8 @@ def main() -> None:
     rows: dict[str, dict[str, float]] = {}
     protocols: dict[str, Any] = {}
     first = evaluation.subject_from_run(runs[0], host)
-    held_out, reference = evaluation.floor_subject(first.data, host, first.spec, first.conditional)
+    held_out, reference = evaluation.floor_subject(first.data, host, first.spec, first.conditional,
+                                                   trained_on=first.data)
     for run in runs:
         subject = evaluation.subject_from_run(run, host)
         results = evaluation.evaluate(subject, requests, host, n=n, seed=args.eval_seed, real=reference)

@@ -74,3 +74,20 @@ def held_out_sections(section: dict[str, Any], host: PluginHost) -> tuple[dict[s
             return None
         out.append({**section, "split": split})
     return out[0], out[1]
+
+
+def saw_held_out(trained: dict[str, Any] | None, held_out: dict[str, Any]) -> bool:
+    """Whether a model trained on the data section ``trained`` saw images of ``held_out``.
+
+    It did when both read the same dataset (the same plugin and parameters, whatever their
+    ``split`` and ``limit``) and it was not trained on the training split alone: ``split: all``
+    or ``test`` includes the test split, and a dataset without splits is all one part.
+    Unknown training data (None) is taken as unseen.
+    """
+    if trained is None:
+        return False
+
+    def dataset(section: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in section.items() if k not in ("split", "limit")}
+
+    return dataset(trained) == dataset(held_out) and trained.get("split") != TRAINING_SPLIT

@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,19 @@ class Subject:
     latent_dim: int = 0
     sampler: Callable[[int, int], tuple[np.ndarray, np.ndarray | None]] | None = None
     """Draws ``(images, labels)`` itself, instead of ``draw`` on latents (real data, for the floor)."""
+    holds: int | None = None
+    """How many images it can draw at most (real data); None: any number (a generator)."""
+
+
+def default_n(holds: Mapping[str, int]) -> tuple[int, str]:
+    """The ``n`` of an evaluation whose user gave none: ``DEFAULT_N``, or fewer when the real
+    data holds fewer images. ``holds`` maps each set of real images that ``n`` are drawn from (as
+    a user would name it) to its size. Returns ``n`` and, when below the default, why ("" if not).
+    """
+    if not holds or min(holds.values()) >= DEFAULT_N:
+        return DEFAULT_N, ""
+    what, count = min(holds.items(), key=lambda item: item[1])
+    return count, f"n = {count}, not the default {DEFAULT_N}: {what} holds only {count} images."
 
 
 def subject_from_run(path: Path, host: PluginHost, backend: str | None = None) -> Subject:
@@ -199,14 +212,20 @@ class RealData:
                 pass  # caching is an optimisation; an unwritable cache must not fail an evaluation
         return features, False
 
-    def load(self, host: PluginHost) -> np.ndarray:
-        if self.images is None:
+    def pool(self, host: PluginHost) -> np.ndarray:
+        """The indices of the dataset's examples the images are drawn from (loads the dataset)."""
+        if self.dataset is None:
             from ganctl.data import build_dataset
 
+            self.dataset = build_dataset(validate_section(self.section, "datasets", host, source="the real data"),
+                                         host)
+        return np.arange(len(self.dataset)) if self.subset is None else self.subset[1]
+
+    def load(self, host: PluginHost) -> np.ndarray:
+        if self.images is None:
+            pool = self.pool(host)
             dataset = self.dataset
-            if dataset is None:
-                dataset = build_dataset(validate_section(self.section, "datasets", host, source="the real data"), host)
-            pool = np.arange(len(dataset)) if self.subset is None else self.subset[1]
+            assert dataset is not None
             if self.n > len(pool):
                 raise ConfigError(
                     f"--n {self.n} is more than the {len(pool)} real images of {self.section['plugin']} "
@@ -303,23 +322,24 @@ def check_metrics(session: Any, host: PluginHost) -> None:
             _prepare(subject, [request(host, section.to_dict(core=("features",)))], host)
         except GanctlError as exc:
             raise ConfigError(f"{where}: {exc.message}") from None
-        n = section.n or DEFAULT_N
-        if session.dataset is not None and n > len(session.dataset):
+        n = section.n  # without it, default_n fits the default to the data
+        if n and session.dataset is not None and n > len(session.dataset):
             raise ConfigError(f"{where}: n is {n}, more than the {len(session.dataset)} images of the dataset; "
-                              f"set n to at most {len(session.dataset)}.")
+                              f"set n to at most {len(session.dataset)}, or leave it out to use them all.")
 
 
-def evaluate(subject: Subject, requests: Sequence[Request], host: PluginHost, *, n: int = DEFAULT_N,
+def evaluate(subject: Subject, requests: Sequence[Request], host: PluginHost, *, n: int | None = None,
              seed: int = 0, real_data: dict[str, Any] | None = None, use_cache: bool = True,
-             real_dataset: api.Dataset | None = None, real: RealData | None = None) -> list[Result]:
+             real_dataset: api.Dataset | None = None, real: RealData | None = None,
+             n_note: str = "") -> list[Result]:
     """Compute every requested metric on ``n`` real and ``n`` generated images.
 
-    ``real_dataset``: the dataset of ``real_data`` (or of the subject's data) when it is already
-    loaded, as during training. ``real``: the real data itself, e.g. the floor's reference
-    (its ``n`` and ``seed`` are set here).
+    ``n`` None: :func:`default_n` of the real data. ``real_dataset``: the dataset of
+    ``real_data`` (or of the subject's data) when it is already loaded, as during training.
+    ``real``: the real data itself, e.g. the floor's reference (its ``n`` and ``seed`` are set
+    here). ``n_note``: why ``n`` is below the default, when it is (see :func:`default_n`),
+    recorded in the protocols.
     """
-    if n < 2:
-        raise ConfigError(f"--n must be at least 2, got {n}.")
     section = real.section if real is not None else real_data or subject.data
     if section is None:
         raise ConfigError(
@@ -328,9 +348,12 @@ def evaluate(subject: Subject, requests: Sequence[Request], host: PluginHost, *,
         )
     metrics, extractors = _prepare(subject, requests, host)
     if real is None:
-        real = RealData(section, n, seed, real_dataset)
-    else:
-        real.n, real.seed = n, seed
+        real = RealData(section, 0, seed, real_dataset)
+    if n is None:
+        n, n_note = default_n({f"the real data {json.dumps(real.described)}": len(real.pool(host))})
+    if n < 2:
+        raise ConfigError(f"--n must be at least 2, got {n}.")
+    real.n, real.seed = n, seed
     fake_images, fake_labels = subject.sample(n, seed)
     results = []
     fake_cache: dict[str, api.Features] = {}
@@ -351,8 +374,9 @@ def evaluate(subject: Subject, requests: Sequence[Request], host: PluginHost, *,
         values = metric.compute(real_features, fake_features, fake_labels=fake_labels, seed=seed)
         values = {k: float(v) for k, v in values.items()}
         protocol = {
-            "metric": item.name, "params": item.params.model_dump(mode="json"),
+            "metric": item.name, "params": metric.params_for(n).model_dump(mode="json"),
             "extractor": extractor.identity, "n_real": n, "n_fake": n,
+            **({"n_note": n_note} if n_note else {}),
             "real": real.described, "real_features_cached": cached, "seed": seed,
             "generator": subject.name, "engine": subject.engine, "ganctl": __version__,
         }
@@ -363,17 +387,28 @@ def evaluate(subject: Subject, requests: Sequence[Request], host: PluginHost, *,
 # -- the real-vs-real floor ---------------------------------------------------------------------
 
 
-def floor_subject(section: dict[str, Any], host: PluginHost, spec: api.DataSpec, conditional: bool
-                  ) -> tuple[Subject, RealData]:
+def floor_subject(section: dict[str, Any], host: PluginHost, spec: api.DataSpec, conditional: bool, *,
+                  trained_on: dict[str, Any] | None) -> tuple[Subject, RealData]:
     """Real held-out images posing as a generator, and the real data to compare them with.
 
     The held-out part is the dataset's test split, compared with its train split; a dataset
     without such splits is cut in two halves (by a fixed seed), one compared with the other. A
     perfect generator would score about this: it is the floor of each metric at this ``n``.
+    ``trained_on``: the model's training data; held-out images it saw are refused.
     """
-    from ganctl.data import build_dataset, held_out_sections
+    from ganctl.data import build_dataset, held_out_sections, saw_held_out
 
     found = held_out_sections(section, host)
+    held_out = found[0] if found is not None else section
+    if saw_held_out(trained_on, held_out):
+        part = (f"its {held_out['split']} split" if found is not None
+                else "half of it: without train/test splits, the data is cut in two")
+        raise ConfigError(
+            f"--floor scores real images the model never saw, but it was trained on {json.dumps(trained_on)}, "
+            f"which includes the held-out images ({part}), so the floor would flatter it. Train on the training "
+            "split alone (split: train in the recipe's data:) and evaluate that run, or give real data it was not "
+            "trained on with --data RECIPE|DATASET."
+        )
     if found is not None:
         held_out, reference_section = found
         dataset = build_dataset(validate_section(held_out, "datasets", host, source="the held-out data"), host)
@@ -400,7 +435,8 @@ def floor_subject(section: dict[str, Any], host: PluginHost, spec: api.DataSpec,
         return batch.images, batch.labels if conditional else None
 
     subject = Subject(name=f"real {section['plugin']} data ({where})", spec=spec, conditional=conditional,
-                      data=section, engine="real images", draw=lambda z, labels: z, sampler=sampler)
+                      data=section, engine="real images", draw=lambda z, labels: z, sampler=sampler,
+                      holds=len(pool))
     return subject, reference
 
 
@@ -443,7 +479,7 @@ def evaluate_classifier(source: Path, host: PluginHost, *, backend: str | None =
     is ``data``, or the held-out test split of the data it was trained on.
     """
     from ganctl.classification import predict, scores
-    from ganctl.data import build_dataset, held_out_sections
+    from ganctl.data import build_dataset, held_out_sections, saw_held_out
 
     began = time.perf_counter()
     if source.is_dir():
@@ -475,10 +511,11 @@ def evaluate_classifier(source: Path, host: PluginHost, *, backend: str | None =
     section = data
     if section is None:
         found = held_out_sections(trained_on, host)
-        if found is None or trained_on.get("split") == found[0]["split"]:
+        if found is None or saw_held_out(trained_on, found[0]):
             raise ConfigError(
-                f"{source} was trained on {json.dumps(trained_on)}, which has no separate held-out split to score it "
-                "on; give labelled data it was not trained on with --data RECIPE|DATASET."
+                f"{source} was trained on {json.dumps(trained_on)}, which leaves no held-out split it never saw to "
+                "score it on; train it on split: train, or give labelled data it was not trained on with "
+                "--data RECIPE|DATASET."
             )
         section = found[0]
     dataset = build_dataset(validate_section(section, "datasets", host, source="--data"), host)

@@ -119,6 +119,107 @@ def test_features_of_mismatched_size_are_refused(runner, write, tmp_path):
     assert "the real features have 784 dimensions and the generated ones 64" in result.stderr
 
 
+# -- n, the floor and what the table shows ------------------------------------------------------------
+
+
+def test_without_n_the_default_is_capped_at_what_the_real_data_holds(runner, write, tmp_path):
+    run = trained(runner, write, tmp_path)  # digits, train split, limit 400: fewer than the default 2000
+    protocol = evaluate(runner, str(run), "-m", "fid")[0]["protocol"]
+    assert (protocol["n_real"], protocol["n_fake"]) == (400, 400)
+    assert protocol["n_note"].startswith("n = 400, not the default 2000: the real data {") and "400 images" in \
+        protocol["n_note"]
+    table = runner.invoke(app, ["evaluate", str(run), "-m", "fid"])
+    assert table.exit_code == 0, table.output
+    assert "400 generated vs 400 real images" in table.stdout and "n = 400, not the default 2000" in table.stdout
+    # with --floor the held-out images bound it too: the digits' test split holds 360
+    both = evaluate(runner, str(run), "-m", "fid", "--floor")[0]
+    assert both["protocol"]["n_real"] == both["floor"]["protocol"]["n_real"] == 360
+    assert both["protocol"]["n_note"] == ("n = 360, not the default 2000: real digits data (held-out test split) "
+                                          "holds only 360 images.")
+    # an n the user gives is used as it is, and one too large stays an error
+    assert "n_note" not in evaluate(runner, str(run), "-m", "fid", "--n", "300")[0]["protocol"]
+    too_many = runner.invoke(app, ["evaluate", str(run), "-m", "fid", "--floor", "--n", "400"])
+    assert too_many.exit_code == 2 and "use --n 360 or less" in too_many.stderr
+
+
+def test_evaluate_and_generate_both_take_n_and_its_short_option(runner, write, tmp_path):
+    run = trained(runner, write, tmp_path)
+    assert evaluate(runner, str(run), "-m", "fid", "-n", "50")[0]["protocol"]["n_real"] == 50
+    result = runner.invoke(app, ["generate", str(run), "--n", "5", "--out", str(tmp_path / "s.npz")])
+    assert result.exit_code == 0, result.output
+    with np.load(tmp_path / "s.npz") as found:
+        assert len(found["images"]) == 5
+
+
+def test_kid_records_the_subset_size_it_used(runner, write, tmp_path):
+    """The default subset size (1000) is capped at n: 100 images make subsets of 100, not 1000."""
+    run = trained(runner, write, tmp_path)
+    kid = evaluate(runner, str(run), "-m", "kid", "--n", "100")[0]
+    assert kid["protocol"]["params"] == {"subsets": 100, "subset_size": 100}
+    kid_plugin = make_host().get("metrics", "kid")
+    asked = kid_plugin.factory(kid_plugin.params_model(subset_size=50))
+    assert asked.params_for(100).subset_size == 50 and asked.params_for(20).subset_size == 20
+
+
+@pytest.mark.parametrize("data", ["{plugin: digits, split: all, limit: 400}", "npz"])
+def test_the_floor_refuses_held_out_images_the_model_was_trained_on(runner, write, tmp_path, data):
+    np.savez(tmp_path / "d.npz", images=np.random.default_rng(0).integers(0, 17, (200, 8, 8)).astype(np.uint8))
+    if data == "npz":
+        data = f"{{plugin: npz, path: {tmp_path / 'd.npz'}}}"
+    recipe = write("all.yaml", RECIPE.format(model=UNCONDITIONAL).replace("{plugin: digits, limit: 400}", data))
+    assert runner.invoke(app, ["train", str(recipe), "--out", str(tmp_path / "run"), "-q"]).exit_code == 0
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "run"), "-m", "fid", "--floor", "--n", "50"])
+    assert result.exit_code == 2
+    assert "--floor scores real images the model never saw, but it was trained on" in result.stderr
+    assert "includes the held-out images" in result.stderr and "split: train" in result.stderr
+    assert "--data" in result.stderr and "Traceback" not in result.output
+    if "digits" in data:  # real data it never saw is fine
+        other = write("d.yaml", f"name: d\ndata: {{plugin: npz, path: {tmp_path / 'd.npz'}}}\nmodel: {{plugin: gan}}\n")
+        assert evaluate(runner, str(tmp_path / "run"), "-m", "fid", "--floor", "--n", "50", "--data", str(other))
+
+
+class ToyDistance:
+    """A distance metric whose estimate is below 0, as KID's can be for indistinguishable sets."""
+
+    class Metric(api.Metric):
+        """Always -0.5."""
+
+        distance = True
+
+        class Params(api.Params):
+            pass
+
+        def compute(self, real, fake, *, fake_labels, seed):
+            return {"toy": -0.5}
+
+    @staticmethod
+    @api.hookimpl
+    def register_metrics(register):
+        register("toy-distance", ToyDistance.Metric)
+
+
+def test_the_floor_ratio_is_shown_for_positive_distances_only(runner, write, tmp_path):
+    run = trained(runner, write, tmp_path)
+    set_host(make_host((ToyDistance, "toy-distance")))
+    found = {r["metric"]: r for r in evaluate(runner, str(run), "-m", "fid", "-m", "c2st", "-m", "toy-distance",
+                                               "--floor")}
+    result = runner.invoke(app, ["evaluate", str(run), "-m", "fid", "-m", "c2st", "-m", "toy-distance", "--floor"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if "x floor" in line)
+    assert [c.strip() for c in header.split("┃")[1:-1]] == ["metric", "value", "floor", "x floor", "details",
+                                                             "features"]
+    rows = {cells[0]: cells for cells in ([c.strip() for c in line.split("│")[1:-1]]
+                                          for line in lines if line.startswith("│"))}
+    fid, floor_fid = found["fid"]["values"]["fid"], found["fid"]["floor"]["values"]["fid"]
+    assert rows["fid"][3] == f"{fid / floor_fid:.3g}"  # a distance above 0: its ratio to the floor
+    assert rows["c2st"][3] == "-"  # an ROC-AUC is not a distance
+    assert rows["toy-distance"][3] == "-"  # a distance estimated below 0: no ratio, and a word on why below 0
+    assert "toy below 0: an unbiased estimate of a distance that is 0 when the two sets are indistinguishable" in \
+        rows["toy-distance"][4]
+    assert "below 0" not in rows["fid"][4]
+
+
 # -- the metric plugins themselves ----------------------------------------------------------------
 
 
@@ -189,6 +290,17 @@ def test_recipe_metrics_are_computed_during_training_and_logged(runner, write, t
     # and `ganctl evaluate RUN` without --metric uses the recipe's list and its n
     results = evaluate(runner, str(tmp_path / "run"))
     assert [r["metric"] for r in results] == ["fid", "c2st"] and results[0]["protocol"]["n_real"] == 100
+
+
+def test_recipe_metrics_without_n_use_what_the_data_holds(runner, write, tmp_path):
+    """The default n (2000) is capped at the 400 training images, in training and in ganctl evaluate."""
+    recipe = write("m.yaml", RECIPE.format(model=UNCONDITIONAL) + "metrics: [{plugin: fid}]\n")
+    result = runner.invoke(app, ["train", str(recipe), "--out", str(tmp_path / "run"), "-q"])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["fid/fid"] > 0 for r in records if r.get("type") == "eval"] == [True]
+    protocol = evaluate(runner, str(tmp_path / "run"))[0]["protocol"]
+    assert protocol["n_real"] == 400 and "not the default 2000" in protocol["n_note"]
 
 
 def test_a_metric_that_cannot_run_stops_training_before_it_starts(runner, write, tmp_path):

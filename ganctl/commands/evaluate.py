@@ -20,9 +20,10 @@ def register(app: typer.Typer) -> None:
 def evaluate(
     source: Path = typer.Argument(..., metavar="RUN_DIR|MODEL.onnx", help="A run directory or an exported ONNX file.",
                                   show_default=False),
-    metrics: list[str] = typer.Option([], "--metric", "-m", help="Metric plugin (repeatable) [default: the recipe's "
+    metrics: list[str] = typer.Option([], "--metric", "-m", metavar="NAME", help="Metric plugin (repeatable) [default: the recipe's "
                                       "metrics:, else fid, kid, prdc, c2st]."),
-    n: int = typer.Option(None, "--n", help="Real and generated images each [default: 2000]."),
+    n: int = typer.Option(None, "--n", "-n", help="Real and generated images each [default: the recipe's metrics: "
+                          "n, else 2000, or all the real (and, with --floor, held-out) images when fewer]."),
     features: str = typer.Option(None, "--features", help="Feature extractor: a name, or a YAML mapping such as "
                                  "'{plugin: classifier, model: RUN_DIR}' [default: the recipe's, else pixels]."),
     floor: bool = typer.Option(False, "--floor", help="Also score real held-out images against real training "
@@ -76,17 +77,21 @@ def evaluate(
                else evaluation.subject_from_run(source, host, backend))
     if n is None and recipe_metrics and not metrics:
         n = next((m["n"] for m in recipe_metrics if m.get("n")), None)
-    n = n or evaluation.DEFAULT_N
-    floors, reference = [], None
+    floors, reference, note = [], None, ""
     if floor:  # first (a too large --n fails early), and against the same real images as the model
         section = real_data or subject.data
         if section is None:
             raise ConfigError(f"{source} does not say what data it was trained on; give it with --data for --floor.")
-        held_out, reference = evaluation.floor_subject(section, host, subject.spec, subject.conditional)
+        held_out, reference = evaluation.floor_subject(section, host, subject.spec, subject.conditional,
+                                                       trained_on=subject.data)
+        if n is None:  # one n for both rows: the default, capped at the held-out and the reference images
+            n, note = evaluation.default_n({held_out.name: held_out.holds or 0,
+                                            f"the real data {json.dumps(reference.described)}":
+                                            len(reference.pool(host))})
         floors = evaluation.evaluate(held_out, requests, host, n=n, seed=seed, real=reference,
-                                     use_cache=not no_cache)
+                                     use_cache=not no_cache, n_note=note)
     results = evaluation.evaluate(subject, requests, host, n=n, seed=seed, real_data=real_data,
-                                  use_cache=not no_cache, real=reference)
+                                  use_cache=not no_cache, real=reference, n_note=note)
     records = [r.to_dict() for r in results]
     for record, found in zip(records, floors, strict=False):
         record["floor"] = found.to_dict()
@@ -144,13 +149,19 @@ def _table(results, subject, host, floors=()) -> None:
         key, value = result.headline
         rest = ", ".join(f"{k} {v:.4g}" for k, v in list(result.values.items())[1:] if not k.startswith("class_"))
         extractor = result.protocol["extractor"]
+        distance = getattr(host.get("metrics", result.metric).factory, "distance", False)
+        shown = [value] + ([floors[index].headline[1]] if floors else [])
+        if distance and min(shown) < 0:  # e.g. KID, an unbiased estimate of MMD², which is 0 or more
+            rest += (f"{'; ' if rest else ''}{key} below 0: an unbiased estimate of a distance that is 0 when the "
+                     "two sets are indistinguishable, so it can fall below 0 (read it as 0)")
         row = [result.metric, f"{key} {value:.4g}", rest, f"{extractor['name']} ({extractor['sha256'][:12]})"]
-        if floors:  # the ratio means something for distances (fid), not for scores (AUC, coverage)
-            low = floors[index].headline[1]
-            distance = getattr(host.get("metrics", result.metric).factory, "lower_is_better", False)
-            row[2:2] = [f"{low:.4g}", f"{value / low:.3g}" if distance and low > 0 else "-"]
+        if floors:  # the ratio means something for distances above 0 (FID, KID), not for scores (AUC, coverage)
+            low = shown[1]
+            row[2:2] = [f"{low:.4g}", f"{value / low:.3g}" if distance and min(shown) > 0 else "-"]
         table.add_row(*row)
     out.print(table)
+    if first.get("n_note"):
+        out.print(first["n_note"])
     real = json.dumps(first["real"])
     out.print(f"real data: {real}; ganctl {first['ganctl']}. --json prints every value with its full protocol.")
     if floors:

@@ -12,6 +12,8 @@ from . import stats
 class FID(api.Metric):
     """Fréchet distance between Gaussian fits of real and generated features (lower is better)."""
 
+    distance = True
+
     class Params(api.Params):
         eps: float = api.Field(1e-6, gt=0, description="Added to the covariances' diagonals only if the product is singular.")
 
@@ -26,13 +28,19 @@ class FID(api.Metric):
 class KID(api.Metric):
     """Kernel Inception Distance: unbiased MMD² with a cubic polynomial kernel (lower is better)."""
 
+    distance = True
+
     class Params(api.Params):
         subsets: int = api.Field(100, ge=1, description="How many random subsets to average over.")
-        subset_size: int = api.Field(1000, ge=2, description="Images per subset (at most n).")
+        subset_size: int = api.Field(1000, ge=2, description="Images per subset (capped at n).")
+
+    def params_for(self, n):
+        return self.params.model_copy(update={"subset_size": min(self.params.subset_size, n)})
 
     def compute(self, real, fake, *, fake_labels, seed):
-        mean, std = stats.kid(real.features, fake.features, subsets=self.params.subsets,
-                              subset_size=self.params.subset_size, seed=seed)
+        used = self.params_for(min(len(real.features), len(fake.features)))
+        mean, std = stats.kid(real.features, fake.features, subsets=used.subsets, subset_size=used.subset_size,
+                              seed=seed)
         return {"kid": mean, "kid_std": std}
 
 
