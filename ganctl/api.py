@@ -75,7 +75,9 @@ __all__ = [
     "OUTPUT_FEATURES",
     "OUTPUT_IMAGES",
     "OUTPUT_PROBABILITIES",
+    "PATH_FORMAT",
     "Params",
+    "PathField",
     "Register",
     "Runner",
     "hookimpl",
@@ -83,7 +85,7 @@ __all__ = [
     "model_validator",
 ]
 
-API_VERSION = "1.3"
+API_VERSION = "1.4"
 """Version of this module's contract: ``MAJOR.MINOR`` (see the module docstring)."""
 
 KINDS = ("models", "datasets", "metrics", "exporters", "feature_extractors")
@@ -105,6 +107,22 @@ class Params(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+PATH_FORMAT = "path"
+"""The JSON Schema ``format`` of a parameter that names a file or folder (see :func:`PathField`)."""
+
+
+def PathField(default: Any = ..., *, description: str = "", **kwargs: Any) -> Any:  # noqa: N802 - like Field
+    """A parameter that names a file or folder holding data (1.4).
+
+    Declare locations with it instead of ``Field``: when a run is created ganctl stores the
+    location as an absolute path (a run resumes from any directory) and records what the recipe
+    said; a resumed run may point it somewhere else (``--set data.path=...``) when the data
+    moved, and ganctl checks that the data found there is the same. Relative values are taken
+    from the current directory, and ``~`` and ``$VARS`` are expanded.
+    """
+    return Field(default, description=description, json_schema_extra={"format": PATH_FORMAT}, **kwargs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -609,14 +627,22 @@ class Metric(ABC):
         needs_probabilities: the extractor must be a classifier (``Features.probabilities``).
         needs_labels: the generator must be conditional (the requested labels are passed).
         lower_is_better: the direction of the headline value (for keep-best and comparisons).
+        distance: the headline value is a distance from the real data, 0 when the two sets are
+            alike (FID, KID), so its ratio to the real-vs-real floor means something (1.4).
     """
 
     needs_probabilities: ClassVar[bool] = False
     needs_labels: ClassVar[bool] = False
     lower_is_better: ClassVar[bool] = True
+    distance: ClassVar[bool] = False
 
     def __init__(self, params: Params) -> None:
         self.params = params
+
+    def params_for(self, n: int) -> Params:
+        """The parameters as they apply to ``n`` real and ``n`` generated images, which is what
+        the protocol records (1.4): ``self.params``, unless the metric caps one at ``n``."""
+        return self.params
 
     @abstractmethod
     def compute(self, real: Features, fake: Features, *, fake_labels: np.ndarray | None,

@@ -8,16 +8,22 @@ from __future__ import annotations
 
 import typer
 
-from ganctl import __version__
+from ganctl import __version__, interrupts
 from ganctl.commands import bench, compare, data, evaluate, export, recipe, system, train
+
+# What ganctl does, as pyproject.toml and the README say it (tests/test_docs.py keeps them honest).
+SUMMARY = (
+    "Train GANs (and the classifier that scores them) declaratively on any Keras 3 backend, "
+    "and ship them as ONNX."
+)
 
 app = typer.Typer(
     name="ganctl",
-    help="Train GANs and VAEs declaratively on any Keras 3 backend, and ship them as ONNX.",
+    help=SUMMARY,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion; Typer imports nothing heavy for them
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -34,7 +40,7 @@ def _root(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
 ) -> None:
-    """Train GANs and VAEs declaratively on any Keras 3 backend, and ship them as ONNX."""
+    """Train GANs (and the classifier that scores them) on any Keras 3 backend; ship them as ONNX."""
 
 
 system.register(app)
@@ -48,4 +54,5 @@ app.add_typer(data.app, name="data")
 
 
 def main() -> None:
+    interrupts.install()  # first: from here on Ctrl-C and SIGTERM never show a traceback
     app()

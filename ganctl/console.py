@@ -12,16 +12,42 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 
 from ganctl.errors import GanctlError
+from ganctl.interrupts import Interrupt
 
 if TYPE_CHECKING:
     from ganctl.plugins import PluginHost
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-out = Console(highlight=False)
+PIPE_WIDTH = 10_000  # the width of output that is not a terminal (and no COLUMNS): tables take what they need
+
+
+class _Stdout(Console):
+    """A terminal's own width; otherwise ``COLUMNS`` when set, else :data:`PIPE_WIDTH`.
+
+    Rich would assume 80 columns in a pipe (or the width of whatever terminal stderr is), and
+    fold run paths and table cells over several lines for no reader's benefit.
+    """
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        if self.is_terminal:
+            return size
+        columns = os.environ.get("COLUMNS", "")
+        return ConsoleDimensions(int(columns) if columns.isdigit() and int(columns) > 0 else PIPE_WIDTH, size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+
+# Markup is off: text printed here (paths, install commands, errors, recipe values) is shown as
+# it is. Colour is asked for explicitly, with rich.text.Text and its styles.
+out = _Stdout(highlight=False, markup=False)
 
 
 def warn(message: str) -> None:
@@ -49,8 +75,13 @@ def guarded(command: F) -> F:
             return command(*args, **kwargs)
         except GanctlError as exc:
             raise fail(exc.message, exc.exit_code) from None
+        except Interrupt as stop:  # Ctrl-C / SIGTERM outside a training loop (see ganctl.interrupts)
+            raise fail(f"{stop.name} received: stopped.", stop.exit_code) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
+        except BrokenPipeError:  # stdout's reader went away (`ganctl ... | head`): nobody is left to tell
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(1) from None
         except Exception as exc:
             if os.environ.get("GANCTL_DEBUG"):
                 raise

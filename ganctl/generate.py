@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from ganctl import backend as backends
 from ganctl import checkpoint
+from ganctl.console import warn
 from ganctl.errors import ConfigError
 from ganctl.fsutil import atomic_write
 from ganctl.images import grid, save_png
@@ -19,15 +21,34 @@ from ganctl.sampling import latents, sample_labels
 from ganctl.session import Session
 
 BATCH = 256
+MAX_NAMES_SHOWN = 20  # class names listed in an error about --label
 
 
-def check_label(label: int | None, conditional: bool, num_classes: int) -> None:
+def check_label(label: int | str | None, conditional: bool, num_classes: int,
+                class_names: Sequence[str] = ()) -> int | None:
+    """The class index ``--label`` asks for: a whole number is a class index, anything else a class name."""
     if label is None:
-        return
+        return None
     if not conditional:
         raise ConfigError("--label is only for conditional models; this generator takes no label. Leave it out.")
-    if not 0 <= label < num_classes:
-        raise ConfigError(f"--label {label} is outside the classes of this model: use 0 to {num_classes - 1}.")
+    text = str(label).strip()
+    names = [str(name) for name in class_names] if len(class_names) == num_classes else []
+    listed = ", ".join(names[:MAX_NAMES_SHOWN]) + (f" (and {len(names) - MAX_NAMES_SHOWN} more)"
+                                                   if len(names) > MAX_NAMES_SHOWN else "")
+    try:
+        index = int(text)
+    except ValueError:
+        if text in names:
+            return names.index(text)
+        if not names:
+            raise ConfigError(f"--label '{text}' is not a class index, and this model records no class "
+                              f"names: use 0 to {num_classes - 1}.") from None
+        raise ConfigError(f"--label '{text}' is not a class of this model: use a class index from 0 to "
+                          f"{num_classes - 1} or one of its class names: {listed}.") from None
+    if not 0 <= index < num_classes:
+        raise ConfigError(f"--label {index} is outside the classes of this model: use 0 to {num_classes - 1}."
+                          + (f" Class names work too: {listed}." if names else ""))
+    return index
 
 
 @dataclass
@@ -69,11 +90,24 @@ def open_trained(path: Path, host: PluginHost, backend: str | None = None, which
     if found is None:
         reason = f": {'; '.join(skipped)}" if skipped else " yet"
         raise ConfigError(f"{run.path} has no usable checkpoint{reason}. Train it first (ganctl train).")
+    _warn_skipped(skipped, found)
     wrong = [k for k, shape in expected.items() if k not in found.arrays or found.arrays[k].shape != shape]
     if wrong:
         raise ConfigError(f"{found.path} does not match the model built from {run.recipe_path} ({wrong[0]}).")
     engine.load_state({k: found.arrays[k] for k in names}, only=names)
     return Trained(run, session, found)
+
+
+_warned: set[str] = set()
+
+
+def _warn_skipped(skipped: Sequence[str], used: checkpoint.Checkpoint) -> None:
+    """Say once per process that newer checkpoints were unusable, and which one is used instead."""
+    if not skipped or str(used.path) in _warned:
+        return
+    _warned.add(str(used.path))
+    warn(f"skipped {len(skipped)} newer checkpoint{'s' if len(skipped) > 1 else ''} ({'; '.join(skipped)}); "
+         f"using {used.path} (step {used.progress.step}) instead.")
 
 
 def not_a_generator(path: Path | str) -> ConfigError:
@@ -85,14 +119,17 @@ def not_a_generator(path: Path | str) -> ConfigError:
     )
 
 
-def sample_run(path: Path, host: PluginHost, *, n: int, seed: int, label: int | None = None,
+def sample_run(path: Path, host: PluginHost, *, n: int, seed: int, label: int | str | None = None,
                backend: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """``n`` images (float32 ``[n, H, W, C]`` in ``[-1, 1]``) and their labels from a run's newest checkpoint."""
+    """``n`` images (float32 ``[n, H, W, C]`` in ``[-1, 1]``) and their labels from a run's newest checkpoint.
+
+    ``label``: a class index or name (see ``check_label``); None for all classes in turn.
+    """
     session = open_trained(path, host, backend).session
     if session.model.kind != "generator":
         raise not_a_generator(path)
     model, engine = session.model, session.engine
-    check_label(label, model.conditional, session.spec.num_classes)
+    label = check_label(label, model.conditional, session.spec.num_classes, session.spec.class_names)
     z = latents(seed, n, model.latent_dim)
     labels = sample_labels(n, session.spec.num_classes, label) if model.conditional else None
     parts = [engine.generate(z[i : i + BATCH], None if labels is None else labels[i : i + BATCH])
@@ -103,7 +140,7 @@ def sample_run(path: Path, host: PluginHost, *, n: int, seed: int, label: int | 
 def write_samples(path: Path, images: np.ndarray, labels: np.ndarray | None) -> None:
     """A PNG grid, or an .npz with ``images`` (and ``labels`` as int64)."""
     if path.suffix.lower() == ".png":
-        save_png(grid(images), path)
+        save_png(grid(images, labels), path)
         return
     arrays = {"images": images.astype(np.float32)}
     if labels is not None:

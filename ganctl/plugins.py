@@ -28,6 +28,7 @@ import pluggy
 from ganctl import hookspecs
 from ganctl.api import KINDS, Params
 from ganctl.errors import PluginError
+from ganctl.interrupts import Interrupt
 
 SINGULAR = {"models": "model", "datasets": "dataset", "metrics": "metric", "exporters": "exporter",
             "feature_extractors": "feature extractor"}
@@ -119,7 +120,7 @@ class PluginHost:
             try:
                 module = ep.load()
             except BaseException as exc:  # noqa: BLE001 - a plugin must never take the CLI down
-                if isinstance(exc, KeyboardInterrupt):
+                if isinstance(exc, (KeyboardInterrupt, Interrupt)):  # a stop signal, not a plugin bug
                     raise
                 self.plugins.append(self._fail(info, f"import failed: {_describe(exc)}"))
                 continue
@@ -148,7 +149,7 @@ class PluginHost:
         try:
             self.pm.register(plugin, name=info.name)
         except BaseException as exc:  # noqa: BLE001
-            if isinstance(exc, KeyboardInterrupt):
+            if isinstance(exc, (KeyboardInterrupt, Interrupt)):  # a stop signal, not a plugin bug
                 raise
             return self._fail(info, f"invalid hook implementation: {_describe(exc)}")
         unknown = [hc.name for hc in self.pm.get_hookcallers(plugin) or [] if hc.spec is None]
@@ -167,7 +168,7 @@ class PluginHost:
             try:
                 caller(register=register)
             except BaseException as exc:  # noqa: BLE001
-                if isinstance(exc, KeyboardInterrupt):
+                if isinstance(exc, (KeyboardInterrupt, Interrupt)):  # a stop signal, not a plugin bug
                     raise
                 self.pm.unregister(plugin)
                 return self._fail(info, f"register_{kind} failed: {_describe(exc)}")

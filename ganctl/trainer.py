@@ -12,19 +12,17 @@ import math
 import platform
 import signal
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ganctl import __version__, checkpoint
+from ganctl import __version__, checkpoint, interrupts
 from ganctl.checkpoint import Progress
 from ganctl.console import warn
 from ganctl.errors import ConfigError, GanctlError
 from ganctl.images import grid, save_png
-from ganctl.progress import Reporter, summary
+from ganctl.progress import Reporter
 from ganctl.rundir import RunDir, recipe_hash
 from ganctl.sampling import latents, sample_labels
 from ganctl.session import Session
@@ -35,15 +33,40 @@ _SAMPLE_STREAM = 0x5A3D1E  # separates the fixed sample latents from the trainin
 
 
 class Interrupted(GanctlError):
-    """Training stopped by SIGINT / SIGTERM after writing a checkpoint."""
+    """Training stopped by SIGINT / SIGTERM; ``what`` says what was kept."""
 
-    def __init__(self, signum: int, run: RunDir, step: int) -> None:
+    def __init__(self, signum: int, run: RunDir, what: str) -> None:
         name = signal.Signals(signum).name
-        super().__init__(
-            f"{name} received: stopped at step {step} and saved a checkpoint. "
-            f"Continue with: ganctl train --resume {run.path}"
-        )
+        super().__init__(f"{name} received: {what}. Continue with: ganctl train --resume {run.path}")
         self.exit_code = 128 + signum
+
+
+@dataclass
+class EpochMeans:
+    """The running mean of each logged value over one epoch's steps.
+
+    Its sums travel in each checkpoint, so an epoch interrupted and resumed reports the same
+    means as one that ran straight through.
+    """
+
+    sums: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, logs: dict[str, float]) -> None:
+        for key, value in logs.items():
+            self.sums[key] = self.sums.get(key, 0.0) + float(value)
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+    def means(self) -> dict[str, float]:
+        return {key: self.sums[key] / self.counts[key] for key in sorted(self.sums)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sums": self.sums, "counts": self.counts}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> EpochMeans:
+        data = data or {}
+        return cls(dict(data.get("sums", {})), dict(data.get("counts", {})))
 
 
 class NonFinite(GanctlError):
@@ -55,24 +78,6 @@ class Outcome:
     run: RunDir
     progress: Progress
     seconds: float
-
-
-@contextmanager
-def _stop_signals() -> Iterator[list[int]]:
-    """Record SIGINT / SIGTERM instead of dying; the loop checks after each step."""
-    received: list[int] = []
-
-    def handler(signum: int, frame: Any) -> None:
-        if received:  # a second signal: stop now (checkpoints are atomic, nothing is corrupted)
-            raise KeyboardInterrupt
-        received.append(signum)
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield received
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
 
 
 class Trainer:
@@ -97,6 +102,9 @@ class Trainer:
         self.steps_per_epoch = train.steps_per_epoch or available
         self.expected_shapes = {name: tuple(v.shape) for name, v in self.engine.state_variables().items()}
         self.generative = self.model.kind == "generator"
+        self.progress = Progress()  # where the loop stands
+        self.saved = Progress()  # the newest checkpoint written or loaded
+        self.resumed_means = EpochMeans()  # the means of the epoch a resume starts inside
         self._real_spread: float | None = None
         self._best_diversity = 0.0
         self.validation: Any = None
@@ -123,14 +131,22 @@ class Trainer:
 
     # -- checkpoints ----------------------------------------------------------------------------
 
-    def save(self, progress: Progress) -> None:
+    def save(self, progress: Progress, epoch_means: EpochMeans | None = None) -> None:
+        """Checkpoint ``progress``; ``epoch_means``: the unfinished epoch's running means."""
         meta = {"backend": self.session.backend, "recipe_hash": recipe_hash(self.recipe.to_dict())}
+        if epoch_means is not None and progress.step_in_epoch:
+            meta["epoch_means"] = epoch_means.to_dict()
         checkpoint.save(self.run.checkpoints, self.engine.state_arrays(), progress, meta,
                         keep=self.recipe.train.keep_checkpoints)
         self.run.update_info(step=progress.step, epoch=progress.epoch)
+        self.saved = progress
 
     def restore(self) -> Progress:
-        """Load the newest usable checkpoint; Progress() when there is none yet."""
+        """Load the newest usable checkpoint; Progress() when there is none yet.
+
+        Whatever the run logged after that checkpoint is dropped from metrics.jsonl: the resumed
+        run logs it again.
+        """
         found, skipped = checkpoint.latest(self.run.checkpoints, self.expected_shapes)
         for note in skipped:
             warn(f"skipping {note}")
@@ -141,6 +157,7 @@ class Trainer:
                     "The run cannot be resumed; start a new one."
                 )
             self.reporter.note("no checkpoint yet: starting this run from the beginning")
+            self.run.truncate_metrics(0)
             return Progress()
         if found.meta.get("backend") != self.session.backend:
             raise ConfigError(
@@ -149,6 +166,8 @@ class Trainer:
             )
         self.engine.load_state(found.arrays)
         self.run.truncate_metrics(found.progress.step)
+        self.resumed_means = EpochMeans.from_dict(found.meta.get("epoch_means"))
+        self.saved = found.progress
         return found.progress
 
     # -- samples --------------------------------------------------------------------------------
@@ -181,9 +200,7 @@ class Trainer:
         spec = self.session.spec
         z = latents([self.recipe.seed, _SAMPLE_STREAM], SAMPLE_COUNT, self.model.latent_dim)
         labels = sample_labels(SAMPLE_COUNT, spec.num_classes) if self.model.conditional else None
-        images = self.engine.generate(z, labels)
-        columns = spec.num_classes if self.model.conditional and spec.num_classes <= 16 else None
-        save_png(grid(images, columns=columns), self.run.samples / f"{name}.png")
+        save_png(grid(self.engine.generate(z, labels), labels), self.run.samples / f"{name}.png")
 
     # -- classifiers ----------------------------------------------------------------------------
 
@@ -220,7 +237,7 @@ class Trainer:
         results = []
         for section in due:  # one at a time: each may ask for its own n
             request = evaluation.request(self.host, section.to_dict(core=("features",)))
-            results += evaluation.evaluate(subject, [request], self.host, n=section.n or evaluation.DEFAULT_N,
+            results += evaluation.evaluate(subject, [request], self.host, n=section.n,
                                            seed=self.recipe.seed, real_dataset=self.dataset)
         record = {"step": progress.step, "epoch": epoch, "type": "eval"}
         for result in results:
@@ -251,50 +268,81 @@ class Trainer:
     # -- the loop -------------------------------------------------------------------------------
 
     def fit(self, start: Progress) -> Outcome:
+        """Train from ``start`` to the recipe's last epoch.
+
+        SIGINT / SIGTERM are deferred for the whole loop (:mod:`ganctl.interrupts`): after the
+        step or the end-of-epoch work in progress, the state is checkpointed and
+        :class:`Interrupted` raised. A second signal stops at once, without a new checkpoint.
+        Either way run.json says ``interrupted``, never ``running``.
+        """
+        train = self.recipe.train
+        began = time.perf_counter()
+        self.reporter.start(train.epochs, self.steps_per_epoch, start.step, start.epoch)
+        self.run.update_info(status="running")
+        self.progress = start
+        try:
+            with interrupts.deferred():
+                try:
+                    self._loop(start)
+                finally:
+                    self.reporter.close()
+                if self.generative:
+                    self.write_samples("final")
+                self.run.update_info(status="completed", step=self.progress.step, epoch=self.progress.epoch)
+        except Exception as exc:  # a bug or an I/O failure: run.json must not say "running" any more
+            if self.run.read_info().get("status") == "running":
+                self.run.update_info(status="failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        except interrupts.Interrupt as stop:
+            self.run.update_info(status="interrupted")
+            kept = (f"the newest checkpoint is step {self.saved.step}" if self.saved.step or self.saved.epoch
+                    else "no checkpoint had been written yet, so a resume starts from the beginning")
+            raise Interrupted(stop.signum, self.run, f"stopped at once at step {self.progress.step}, without a "
+                              f"new checkpoint; {kept}") from None
+        return Outcome(self.run, self.progress, time.perf_counter() - began)
+
+    def _stop_if_asked(self, progress: Progress, means: EpochMeans | None) -> None:
+        """At a safe point: when a signal was received, checkpoint (unless just done) and stop."""
+        signum = interrupts.requested()
+        if signum is None:
+            return
+        if self.saved != progress:
+            self.save(progress, means)
+        self.run.update_info(status="interrupted")
+        raise Interrupted(signum, self.run, f"stopped at step {progress.step} and saved a checkpoint")
+
+    def _loop(self, start: Progress) -> None:
         recipe, train = self.recipe, self.recipe.train
         schedule = self.model.schedule()
-        began = time.perf_counter()
         progress = start
-        self.reporter.start(train.epochs, self.steps_per_epoch, progress.step, progress.epoch)
-        self.run.update_info(status="running")
-        try:
-            with _stop_signals() as received:
-                for epoch in range(progress.epoch, train.epochs):
-                    epoch_logs: list[dict[str, float]] = []
-                    batches = self.dataset.batches(train.batch_size, seed=recipe.seed, epoch=epoch,
-                                                   start=progress.step_in_epoch)
-                    for index in range(progress.step_in_epoch, self.steps_per_epoch):
-                        batch = next(batches)
-                        logs = self._step(progress.step, batch, schedule)
-                        progress = Progress(progress.step + 1, epoch, index + 1)
-                        epoch_logs.append(logs)
-                        self.reporter.step(progress.step, epoch, index + 1, logs, train.batch_size)
-                        if progress.step % train.log_every == 0:
-                            self.run.log({"step": progress.step, "epoch": epoch + 1, **logs})
-                        if received:
-                            self.save(progress)
-                            self.run.update_info(status="interrupted")
-                            raise Interrupted(received[0], self.run, progress.step)
-                    progress = Progress(progress.step, epoch + 1, 0)
-                    means = summary(epoch_logs)
-                    self.run.log({"step": progress.step, "epoch": epoch + 1, "type": "epoch", **means})
-                    self.reporter.epoch(epoch, means)
-                    last = epoch + 1 == train.epochs
-                    if self.generative:
-                        self.check_collapse(progress)
-                        self.evaluate(progress, last)
-                        if (epoch + 1) % train.sample_every == 0 or last:
-                            self.write_samples(f"epoch-{epoch + 1:04d}")
-                    else:
-                        self.validate(progress, last)
-                    if (epoch + 1) % train.checkpoint_every == 0 or last:
-                        self.save(progress)
-        finally:
-            self.reporter.close()
-        if self.generative:
-            self.write_samples("final")
-        self.run.update_info(status="completed", step=progress.step, epoch=progress.epoch)
-        return Outcome(self.run, progress, time.perf_counter() - began)
+        for epoch in range(progress.epoch, train.epochs):
+            means = self.resumed_means if progress.step_in_epoch else EpochMeans()
+            batches = self.dataset.batches(train.batch_size, seed=recipe.seed, epoch=epoch,
+                                           start=progress.step_in_epoch)
+            for index in range(progress.step_in_epoch, self.steps_per_epoch):
+                batch = next(batches)
+                logs = self._step(progress.step, batch, schedule)
+                progress = self.progress = Progress(progress.step + 1, epoch, index + 1)
+                means.add(logs)
+                self.reporter.step(progress.step, epoch, index + 1, logs, train.batch_size)
+                if progress.step % train.log_every == 0:
+                    self.run.log({"step": progress.step, "epoch": epoch + 1, **logs})
+                self._stop_if_asked(progress, means)
+            progress = self.progress = Progress(progress.step, epoch + 1, 0)
+            self.run.log({"step": progress.step, "epoch": epoch + 1, "type": "epoch", **means.means()})
+            self.reporter.epoch(epoch, means.means())
+            last = epoch + 1 == train.epochs
+            if self.generative:
+                self.check_collapse(progress)
+                self.evaluate(progress, last)
+                if (epoch + 1) % train.sample_every == 0 or last:
+                    self.write_samples(f"epoch-{epoch + 1:04d}")
+            else:
+                self.validate(progress, last)
+            if (epoch + 1) % train.checkpoint_every == 0 or last:
+                self.save(progress)
+            if not last:  # after the last epoch the run is complete: nothing is left to stop
+                self._stop_if_asked(progress, None)
 
     def _step(self, step: int, batch: Any, schedule: dict[str, int]) -> dict[str, float]:
         images = batch.images

@@ -274,10 +274,12 @@ def test_a_run_exports_from_another_backend(runner, write, tmp_path, other):
         pytest.skip("same backend")
     if not _installed(other):
         pytest.skip(f"{other} is not installed")
+    if other == "tensorflow" and not _installed("tf2onnx"):  # the onnx exporter's converter on tensorflow
+        pytest.skip("tf2onnx is not installed (pip install 'ganctl[tensorflow]')")
     run = trained(runner, write, tmp_path)
     out = tmp_path / f"{other}.onnx"
     done = subprocess.run([sys.executable, "-m", "ganctl", "export", str(run), "--onnx", "--backend", other,
-                           "--out", str(out)], capture_output=True, text=True, timeout=300)
+                           "--out", str(out)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert f"({other})" in done.stdout or f", {other})" in done.stdout
     import onnx

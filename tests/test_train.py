@@ -1,13 +1,9 @@
-"""`ganctl train` end to end: run directory, determinism, resume, signals, NaN, bad input."""
+"""`ganctl train` end to end: run directory, determinism, resume, data that moved, NaN, bad input."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -99,76 +95,22 @@ def test_rich_progress_on_a_terminal(write, tmp_path):
 
     from ganctl.progress import RichReporter
 
-    reporter = RichReporter(Console(file=open(os.devnull, "w"), force_terminal=True, width=120, record=True))
+    ticks = iter(range(100))
+    reporter = RichReporter(Console(file=open(os.devnull, "w"), force_terminal=True, width=120, record=True),
+                            clock=lambda: float(next(ticks)))
     reporter.start(2, 3, 0, 0)
     for step in range(1, 4):
         reporter.step(step, 0, step, {"d/loss": 1.25, "g/loss": 0.5}, 32)
     reporter.epoch(0, {"d/loss": 1.0})
     reporter.close()
-    text = reporter.progress.console.export_text()
+    text = reporter.console.export_text()
     assert "epochs" in text and "steps" in text and "d/loss=1" in text and "samples/s" in text
 
 
 # -- resume --------------------------------------------------------------------------------------
 
 
-def _spawn(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "GANCTL_LOAD_PLUGINS": "", "KERAS_BACKEND": backend()}
-    return subprocess.Popen([sys.executable, "-m", "ganctl", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-
-
-def _wait_for_checkpoints(run: Path, count: int, proc: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while len(list((run / "checkpoints").glob("ckpt-*.npz"))) < count:
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "no checkpoint in time"
-        time.sleep(0.02)
-
-
-LONG = TINY.replace("epochs: 3", "epochs: 12").replace("limit: 256", "limit: 512")
-
-
-def test_kill_9_then_resume_equals_an_uninterrupted_run(runner, write, tmp_path):
-    recipe = write("long.yaml", LONG)
-    assert train(runner, recipe, tmp_path / "whole", "-q").exit_code == 0
-
-    proc = _spawn("train", str(recipe), "--out", str(tmp_path / "cut"), "-q")
-    _wait_for_checkpoints(tmp_path / "cut", 2, proc)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert len(list((tmp_path / "cut" / "checkpoints").glob("ckpt-*.npz"))) < 12 * 16 // 16
-    # whatever instant the kill hit, the newest complete checkpoint loads
-    result = runner.invoke(app, ["train", "--resume", str(tmp_path / "cut"), "-q"])
-    assert result.exit_code == 0, result.output
-    assert_same_state(final_state(tmp_path / "whole"), final_state(tmp_path / "cut"))
-    info = json.loads((tmp_path / "cut" / "run.json").read_text())
-    assert info["status"] == "completed" and info["step"] == 12 * 16
-
-
-@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signal_checkpoints_mid_epoch_and_resume_is_exact(runner, write, tmp_path, signum, code):
-    recipe = write("long.yaml", LONG.replace("log_every: 4", "log_every: 1"))
-    assert train(runner, recipe, tmp_path / "whole", "-q").exit_code == 0
-    proc = _spawn("train", str(recipe), "--out", str(tmp_path / "cut"))
-    _wait_for_checkpoints(tmp_path / "cut", 1, proc)
-    time.sleep(0.3)  # somewhere inside a later epoch
-    proc.send_signal(signum)
-    stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == code, stderr
-    message = [line for line in stderr.splitlines() if line.startswith("error:")]
-    assert len(message) == 1 and signal.Signals(signum).name in message[0]
-    assert f"ganctl train --resume {tmp_path / 'cut'}" in message[0]
-    info = json.loads((tmp_path / "cut" / "run.json").read_text())
-    assert info["status"] == "interrupted"
-    newest = sorted((tmp_path / "cut" / "checkpoints").glob("ckpt-*.npz"))[-1]
-    assert int(newest.stem.split("-")[1]) == info["step"]
-    result = runner.invoke(app, ["train", "--resume", str(tmp_path / "cut"), "-q"])
-    assert result.exit_code == 0, result.output
-    assert_same_state(final_state(tmp_path / "whole"), final_state(tmp_path / "cut"))
-    steps = [r["step"] for r in map(json.loads, (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines())
-             if "type" not in r]
-    assert steps == list(range(1, 12 * 16 + 1))  # no step logged twice or lost
+# Signals and kill -9: tests/test_interrupts.py.
 
 
 def test_corrupt_newest_checkpoint_falls_back_to_the_previous(runner, write, tmp_path):
@@ -190,6 +132,94 @@ def test_resume_of_a_finished_run_says_how_to_continue(runner, write, tmp_path):
     result = runner.invoke(app, ["train", "--resume", str(tmp_path / "run")])
     assert result.exit_code == 0 and "already finished its 1 epochs" in result.stdout
     assert "--set train.epochs=2" in result.stdout
+
+
+def test_a_run_cannot_be_shortened_by_a_resume(runner, write, tmp_path):
+    recipe = write("tiny.yaml", TINY.replace("epochs: 3", "epochs: 2"))
+    assert train(runner, recipe, tmp_path / "run", "-q").exit_code == 0
+    result = runner.invoke(app, ["train", "--resume", str(tmp_path / "run"), "--set", "train.epochs=1"])
+    assert result.exit_code == 2 and "has already trained 2 epochs, more than train.epochs=1" in result.stderr
+    assert "--set train.epochs=4" in result.stderr
+    result = runner.invoke(app, ["train", "--resume", str(tmp_path / "run"), str(tmp_path / "run" / "recipe.yaml")])
+    assert result.exit_code == 0 and "already finished its 2 epochs" in result.stdout  # its own recipe is fine
+
+
+# -- data locations ------------------------------------------------------------------------------
+
+
+def _digits_npz(path: Path, offset: int = 0) -> Path:
+    from sklearn.datasets import load_digits
+
+    images = np.minimum(load_digits().images[offset : offset + 256] * 16, 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, images=images)
+    return path
+
+
+def test_a_run_resumes_from_anywhere_and_follows_data_that_moved(runner, write, tmp_path, monkeypatch):
+    _digits_npz(tmp_path / "project" / "data" / "digits.npz")
+    recipe = write("project/tiny.yaml", TINY.replace("{plugin: digits, limit: 256}",
+                                                     "{plugin: npz, path: data/digits.npz}"))
+    monkeypatch.chdir(tmp_path / "project")
+    run = tmp_path / "run"
+    assert train(runner, recipe, run, "-q", "--set", "train.epochs=1").exit_code == 0
+    stored = yaml.safe_load((run / "recipe.yaml").read_text())
+    assert stored["data"]["path"] == str(tmp_path / "project" / "data" / "digits.npz")  # resolved when created
+    info = json.loads((run / "run.json").read_text())
+    assert info["data_locations"]["data.path"]["given"] == "data/digits.npz"  # and what the recipe said
+    assert info["data_fingerprint"]["examples"] == 256
+
+    monkeypatch.chdir(tmp_path)  # another directory
+    result = runner.invoke(app, ["train", "--resume", str(run), "-q", "--set", "train.epochs=2"])
+    assert result.exit_code == 0, result.output
+
+    (tmp_path / "project" / "data").rename(tmp_path / "moved")
+    result = runner.invoke(app, ["train", "--resume", str(run), "--set", "train.epochs=3"])
+    assert result.exit_code != 0 and "--set data.path=NEW_PATH" in result.stderr and "Traceback" not in result.output
+    result = runner.invoke(app, ["train", "--resume", str(run), "-q", "--set", "train.epochs=3",
+                                 "--set", "data.path=moved/digits.npz"])
+    assert result.exit_code == 0, result.output
+    info = json.loads((run / "run.json").read_text())
+    assert info["step"] == 24 and info["data_locations"]["data.path"] == {
+        "given": "data/digits.npz", "path": str(tmp_path / "moved" / "digits.npz"),
+        "moved_from": str(tmp_path / "project" / "data" / "digits.npz")}
+    assert yaml.safe_load((run / "recipe.yaml").read_text())["data"]["path"] == str(tmp_path / "moved" / "digits.npz")
+
+    _digits_npz(tmp_path / "other" / "digits.npz", offset=256)  # same size and shape, other images
+    result = runner.invoke(app, ["train", "--resume", str(run), "--set", "train.epochs=4",
+                                 "--set", f"data.path={tmp_path / 'other' / 'digits.npz'}"])
+    assert result.exit_code == 2 and "is not the data" in result.stderr and "different images" in result.stderr
+    assert json.loads((run / "run.json").read_text())["step"] == 24  # nothing was trained or written
+
+
+def test_only_data_locations_and_epochs_may_change_on_resume(runner, write, tmp_path):
+    _digits_npz(tmp_path / "digits.npz")
+    recipe = write("tiny.yaml", TINY.replace("{plugin: digits, limit: 256}", f"{{plugin: npz, path: {tmp_path}/digits.npz}}"))
+    assert train(runner, recipe, tmp_path / "run", "-q", "--set", "train.epochs=1").exit_code == 0
+    result = runner.invoke(app, ["train", "--resume", str(tmp_path / "run"), "--set", "data.images_key=x"])
+    assert result.exit_code == 2 and "at: data.images_key" in result.stderr
+
+
+def test_a_damaged_checkpoint_is_named_once_by_each_command_that_falls_back(runner, write, tmp_path):
+    recipe = write("tiny.yaml", TINY)
+    run = tmp_path / "run"
+    assert train(runner, recipe, run, "-q").exit_code == 0
+    newest = run / "checkpoints" / "ckpt-00000024.npz"
+    newest.write_bytes(newest.read_bytes()[:100])
+    commands = [
+        ["generate", str(run), "-n", "4", "--out", str(tmp_path / "g.png")],
+        ["export", str(run), "--onnx", "--out", str(tmp_path / "g.onnx")],
+        ["evaluate", str(run), "--metric", "fid", "--n", "64"],
+    ]
+    for args in commands:
+        import ganctl.generate
+
+        ganctl.generate._warned.clear()  # once per process: each command here is a process of its own
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, (args, result.output)
+        warnings = [line for line in result.stderr.splitlines() if "ckpt-00000024.npz" in line]
+        assert len(warnings) == 1, (args, result.stderr)
+        assert warnings[0].startswith("warning: skipped 1 newer checkpoint") and "(step 16)" in warnings[0]
 
 
 # -- bad input -----------------------------------------------------------------------------------
@@ -230,6 +260,8 @@ def test_resume_refuses_another_recipe_or_backend(runner, write, tmp_path):
     assert train(runner, recipe, tmp_path / "run", "-q").exit_code == 0
     other = write("other.yaml", TINY.replace("latent_dim: 8", "latent_dim: 9"))
     result = runner.invoke(app, ["train", str(other), "--resume", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "would be ignored" in result.stderr and str(other) in result.stderr
+    result = runner.invoke(app, ["train", "--resume", str(tmp_path / "run"), "--set", "model.latent_dim=9"])
     assert result.exit_code == 2 and "model.latent_dim" in result.stderr
     result = runner.invoke(app, ["train", "--resume", str(tmp_path / "run"), "--set", "train.batch_size=16"])
     assert result.exit_code == 2 and "train.batch_size" in result.stderr

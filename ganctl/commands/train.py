@@ -27,18 +27,27 @@ def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
 
 
 def _resumable(run: Any, host: Any, recipe_file: Path | None, overrides: list[str], backend: str | None):
-    """The recipe and backend to resume ``run`` with; only ``train.epochs`` may differ from the run's."""
+    """The recipe and backend to resume ``run`` with: its own recipe, where only ``train.epochs``
+    (to train longer) and the data's location (data that moved) may be changed with ``--set``."""
     from ganctl.errors import ConfigError
+    from ganctl.provenance import relocatable_keys
     from ganctl.recipe import load_recipe
 
-    stored = load_recipe(run.recipe_path, host).to_dict()
-    recipe = load_recipe(recipe_file or run.recipe_path, host, overrides)
-    changed = [k for k in _differences(stored, recipe.to_dict()) if k != "train.epochs"]
+    if recipe_file is not None and recipe_file.resolve() != run.recipe_path.resolve():
+        raise ConfigError(
+            f"--resume continues {run.path} with the recipe it was started with ({run.recipe_path}), so the recipe "
+            f"{recipe_file} would be ignored: leave it out (to train longer: ganctl train --resume {run.path} "
+            "--set train.epochs=N), or train a new run from it without --resume."
+        )
+    stored = load_recipe(run.recipe_path, host)
+    recipe = load_recipe(run.recipe_path, host, overrides)
+    allowed = {"train.epochs", *relocatable_keys(stored, host)}
+    changed = [k for k in _differences(stored.to_dict(), recipe.to_dict()) if k not in allowed]
     if changed:
         raise ConfigError(
             f"the recipe differs from the one {run.path} was started with, at: {', '.join(changed)}. "
-            "A resumed run must keep its recipe (only train.epochs may change, to train longer); "
-            "start a new run for a different recipe."
+            "A resumed run must keep its recipe (only train.epochs may change, to train longer, and the data's "
+            "location, for data that moved); start a new run for a different recipe."
         )
     chosen = run.read_info()["backend"]
     if backend and backend != chosen:
@@ -46,73 +55,143 @@ def _resumable(run: Any, host: Any, recipe_file: Path | None, overrides: list[st
     return recipe, chosen
 
 
+def _moved(recorded: dict[str, dict[str, str]], now: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """run.json's ``data_locations`` after a resume: what the first recipe said is kept; a location
+    that moved gets its new path and the one it had before."""
+    out = dict(recorded)
+    for key, entry in now.items():
+        before = recorded.get(key)
+        if before is None:
+            out[key] = entry
+        elif before["path"] != entry["path"]:
+            out[key] = {**before, "path": entry["path"], "moved_from": before["path"]}
+    return out
+
+
+def _stopped(stop: Any, run: Any) -> Any:
+    """The error for a signal that hit outside the training loop (start-up or the exports after it)."""
+    from ganctl.errors import GanctlError
+
+    if run is None:
+        error = GanctlError(f"{stop.name} received before training began: stopped; no run directory was made.")
+    elif run.read_info().get("status") == "completed":
+        error = GanctlError(f"{stop.name} received: {run.path} is complete and its checkpoints are saved, but the "
+                            "recipe's exports did not finish; run them with: ganctl export " + str(run.path))
+    else:
+        run.update_info(status="interrupted")
+        error = GanctlError(f"{stop.name} received before training began: stopped. Continue with: "
+                            f"ganctl train --resume {run.path}")
+    error.exit_code = stop.exit_code
+    return error
+
+
 @guarded
 def train(
     recipe_file: Path = typer.Argument(None, metavar="RECIPE", help="The recipe (YAML).", show_default=False),
     resume: Path = typer.Option(None, "--resume", help="Continue this run directory from its last checkpoint."),
-    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+    set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help=SET_HELP),
     backend: str = typer.Option(None, "--backend", help=BACKEND_HELP),
     out_dir: Path = typer.Option(None, "--out", help="Run directory to create (default: OUTPUT/NAME-TIMESTAMP)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display; print only the run directory."),
 ) -> None:
     """Train a recipe's model, writing checkpoints, sample grids and metrics to a run directory."""
-    from ganctl import backend as backends
-    from ganctl.checkpoint import Progress
+    from ganctl import interrupts
     from ganctl.errors import ConfigError
+
+    if resume is not None and out_dir is not None:
+        raise ConfigError("--out makes a new run; with --resume the run directory is the one resumed.")
+    if resume is None and recipe_file is None:
+        raise ConfigError("give a recipe to train (ganctl train RECIPE), or a run to continue (--resume RUN_DIR).")
+    state: dict[str, Any] = {}  # the run directory, once there is one
+    try:
+        _train(recipe_file, resume, set_, backend, out_dir, quiet, state)
+    except interrupts.Interrupt as stop:
+        raise _stopped(stop, state.get("run")) from None
+
+
+def _train(recipe_file: Path | None, resume: Path | None, set_: list[str], backend: str | None,
+           out_dir: Path | None, quiet: bool, state: dict[str, Any]) -> None:
+    from ganctl import backend as backends
+    from ganctl import interrupts
+    from ganctl.checkpoint import Progress
+    from ganctl.errors import ConfigError, DataError
     from ganctl.evaluation import check_metrics
     from ganctl.exporting import check_exporters, export_after_training
     from ganctl.progress import reporter
+    from ganctl.provenance import check_same_data, fingerprint, resolve_locations
     from ganctl.recipe import load_recipe
     from ganctl.rundir import RunDir
     from ganctl.session import open_session
-    from ganctl.trainer import Trainer, run_info
+    from ganctl.trainer import Interrupted, Trainer, run_info
 
     host = load_plugins()
     if resume is not None:
-        if out_dir is not None:
-            raise ConfigError("--out makes a new run; with --resume the run directory is the one resumed.")
         run = RunDir.open(resume)
         recipe, chosen = _resumable(run, host, recipe_file, set_, backend)
-    elif recipe_file is None:
-        raise ConfigError("give a recipe to train (ganctl train RECIPE), or a run to continue (--resume RUN_DIR).")
     else:
         recipe = load_recipe(recipe_file, host, set_)
         chosen, _ = backends.resolve(backend, recipe.backend)
+    recipe, locations = resolve_locations(recipe, host)  # a run resumes from any directory
 
-    session = open_session(recipe, host, chosen)
+    try:
+        session = open_session(recipe, host, chosen)
+    except DataError as exc:
+        if resume is not None and locations:
+            key = next(iter(locations))
+            exc.message += (f" If {run.path}'s data moved, give its new location: ganctl train --resume {run.path} "
+                            f"--set {key}=NEW_PATH")
+        raise
     check_exporters(session, host)  # an export that cannot run should stop us before training, not after
     check_metrics(session, host)  # a metric that cannot run should stop us before training, not after
     trainer = Trainer(session, reporter(quiet, recipe.train.log_every), host)
     if resume is not None:
+        state["run"] = run
         run.update_info(**{k: v for k, v in run_info(session, {}).items() if k in ("ganctl", "keras", "devices")})
+        info = run.read_info()
+        check_same_data(info.get("data_fingerprint"), session.dataset, str(run.path), locations)
         trainer.use(run)
         start = trainer.restore()
-        if start.epoch >= recipe.train.epochs:
+        if start.epoch > recipe.train.epochs or (start.epoch == recipe.train.epochs and start.step_in_epoch):
+            trained = f"{start.epoch} epochs" + (" and part of the next" if start.step_in_epoch else "")
+            raise ConfigError(
+                f"{run.path} has already trained {trained}, more than train.epochs={recipe.train.epochs}: "
+                f"a run cannot be shortened. To train longer: ganctl train --resume {run.path} "
+                f"--set train.epochs={start.epoch * 2}"
+            )
+        if start.epoch == recipe.train.epochs and info.get("status") == "completed":
+            interrupts.finished()
             typer.echo(
-                f"{run.path} already finished its {recipe.train.epochs} epochs. To train longer: "
-                f"ganctl train --resume {run.path} --set train.epochs={recipe.train.epochs * 2}"
+                f"{run.path} already finished its {start.epoch} epochs. To train longer: "
+                f"ganctl train --resume {run.path} --set train.epochs={start.epoch * 2}"
             )
             return
-        run.update_info(epochs=recipe.train.epochs)
-        run.write_recipe(recipe.to_dict())  # train.epochs may have grown
+        run.update_info(epochs=recipe.train.epochs, data_locations=_moved(info.get("data_locations") or {}, locations))
+        run.write_recipe(recipe.to_dict())  # train.epochs may have grown, the data may have moved
     else:
         run = RunDir.create(recipe.output, recipe.name, recipe.to_dict(), out_dir)
+        state["run"] = run
         plugins = {p.name: f"{p.distribution} {p.version}" for p in host.plugins if p.status == "loaded"}
-        run.write_info({**run_info(session, plugins), "epochs": recipe.train.epochs})
+        run.write_info({**run_info(session, plugins), "epochs": recipe.train.epochs, "data_locations": locations,
+                        "data_fingerprint": fingerprint(session.dataset)})
         trainer.use(run)
         start = Progress()
     if not quiet:
         typer.echo(f"run {run.path}: {recipe.model.plugin} on {recipe.data.plugin}, backend {chosen}, "
-                  f"{'jit' if session.jit else 'eager'}")
+                   f"{'jit' if session.jit else 'eager'}")
     outcome = trainer.fit(start)
+    late = interrupts.requested()  # a signal during the last epoch's work: the run completed anyway
+    if late is not None and recipe.export:
+        raise Interrupted(late, run, f"{run.path} completed its {outcome.progress.epoch} epochs, but the recipe's "
+                          f"exports were not run (ganctl export {run.path})")
     for result in export_after_training(session, host, run, outcome.progress.step):
         if not quiet:
             typer.echo(f"exported {result.format}: {result.path} (max abs difference from Keras {result.max_abs_diff:.2g})")
+    interrupts.finished()  # nothing is left but printing and exiting: a late signal changes nothing
     if quiet:
         typer.echo(str(run.path))
     elif session.model.kind == "generator":
         typer.echo(f"done: {outcome.progress.step} steps in {outcome.seconds:.1f} s; samples in "
-                  f"{run.samples}; run directory {run.path}")
+                   f"{run.samples}; run directory {run.path}")
     else:
         validation = run.read_info().get("validation")
         scored = (f"held-out accuracy {validation['accuracy']:.4f} on {validation['n']} images; "
@@ -125,9 +204,11 @@ def generate(
     source: Path = typer.Argument(..., metavar="MODEL.onnx|RUN_DIR", show_default=False,
                                   help="An ONNX export (ganctl export RUN_DIR --onnx), run with onnxruntime; "
                                        "or a run directory made by ganctl train, run with Keras."),
-    n: int = typer.Option(64, "-n", help="How many images."),
+    n: int = typer.Option(64, "-n", "--n", help="How many images."),
     seed: int = typer.Option(0, "--seed", help="Seed of the latents: the same seed gives the same images."),
-    label: int = typer.Option(None, "--label", help="Class to generate (conditional models); default: all in turn."),
+    label: str = typer.Option(None, "--label", metavar="CLASS",
+                              help="Class to generate (conditional models): its index or its name; default: all "
+                                   "in turn."),
     output: Path = typer.Option(..., "--out", help="FILE.png (a grid) or FILE.npz (images in [-1, 1], labels).",
                                 show_default=False),
     backend: str = typer.Option(None, "--backend", help="Run directories: the backend to sample with "
@@ -162,7 +243,7 @@ def generate(
             raise ConfigError(f"--backend is for run directories; {source} is an ONNX model, which runs on "
                               "onnxruntime: choose its execution provider with --provider.")
         generator = Generator.open(source, provider=(provider or "auto").strip().lower())
-        check_label(label, generator.conditional, generator.num_classes)
+        label = check_label(label, generator.conditional, generator.num_classes, generator.class_names)
         images, labels = generator.sample(n, seed=seed, label=label)
         low, high = generator.value_range
         if (low, high) != (-1.0, 1.0):  # the files hold [-1, 1] images, as for run directories

@@ -282,7 +282,7 @@ class IDX(api.ArrayDataset):
                 "/usr/share/datasets. Give either this or `path`."
             ),
         )
-        path: str | None = api.Field(
+        path: str | None = api.PathField(
             None,
             description=(
                 "A folder holding train-/t10k-{images-idx3,labels-idx1}-ubyte[.gz] files, or one "
@@ -290,7 +290,7 @@ class IDX(api.ArrayDataset):
                 "Relative to the current directory. Give either this or `name`."
             ),
         )
-        labels: str | None = api.Field(
+        labels: str | None = api.PathField(
             None,
             description=(
                 "An explicit labels file (only with `path`); by default the standard labels "

@@ -150,7 +150,7 @@ class ImageFolder(api.ArrayDataset):
     """A folder of PNG/JPEG/... images, optionally one sub-folder per class."""
 
     class Params(api.Params):
-        path: str = api.Field(
+        path: str = api.PathField(
             ...,
             description=(
                 "The root folder: images directly in it (unlabelled), or one sub-folder of "

@@ -82,7 +82,7 @@ class NPZ(api.ArrayDataset):
     """Images (and optional labels) from a NumPy .npz archive."""
 
     class Params(api.Params):
-        path: str = api.Field(..., description="The .npz file, relative to the current directory.")
+        path: str = api.PathField(..., description="The .npz file, relative to the current directory.")
         images_key: str = api.Field("images", description="Name of the images array in the file.")
         labels_key: str | None = api.Field(
             DEFAULT_LABELS_KEY,
