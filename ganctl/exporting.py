@@ -27,6 +27,7 @@ import numpy as np
 
 from ganctl import __version__, api
 from ganctl.errors import ConfigError, GanctlError
+from ganctl.fsutil import why_unwritable
 from ganctl.plugins import PluginHost
 from ganctl.recipe import Section, validate_section
 from ganctl.rundir import RunDir, recipe_hash
@@ -233,7 +234,8 @@ def _make_parent(destination: Path) -> None:
         probe.close()
     except OSError as exc:
         raise ConfigError(
-            f"cannot write to {destination.parent}: {exc.strerror or exc}. Choose a writable --out."
+            f"cannot write to {destination.parent}: {why_unwritable(destination, exc)}. "
+            "Choose a writable --out."
         ) from None
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -22,9 +23,10 @@ def atomic_writer(path: str | Path) -> Iterator[BinaryIO]:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = _create_temp(path)
     except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}; choose a writable location.") from None
+        raise ConfigError(
+            f"cannot write {path}: {why_unwritable(path, exc)}; choose a writable location.") from None
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
@@ -34,10 +36,22 @@ def atomic_writer(path: str | Path) -> Iterator[BinaryIO]:
         _fsync_dir(path.parent)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}; choose a writable location.") from None
+        raise ConfigError(
+            f"cannot write {path}: {why_unwritable(path, exc)}; choose a writable location.") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def why_unwritable(path: str | Path, exc: OSError) -> str:
+    """Why ``path`` could not be written, for an error message: the file that stands where one of
+    its folders should be (the OS would say "File exists" or "Not a directory"), else the OS's reason."""
+    for folder in Path(path).parents:
+        if folder.exists():
+            if not folder.is_dir():
+                return f"{folder} is a file, not a folder, so nothing can be written inside it"
+            break
+    return exc.strerror or str(exc)
 
 
 def atomic_write(path: str | Path, data: bytes | Callable[[BinaryIO], None]) -> Path:
@@ -48,6 +62,24 @@ def atomic_write(path: str | Path, data: bytes | Callable[[BinaryIO], None]) -> 
         else:
             handle.write(data)
     return Path(path)
+
+
+def _create_temp(path: Path) -> tuple[int, str]:
+    """A new, empty file beside ``path`` to write into: its descriptor and its name.
+
+    It is created with mode 0o666, as ``open(path, "w")`` creates a file, so the kernel applies
+    the process's umask (and a folder's default ACL): the renamed file gets the permissions any
+    new file of the user gets, 0o644 under umask 022. (``tempfile.mkstemp`` makes it 0o600, and
+    reading the umask means setting it, which races with other threads creating files.)
+    """
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        try:
+            return os.open(tmp, flags, 0o666), str(tmp)
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", str(path.parent))
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 
 def _losses(logs: dict[str, float]) -> str:
     return "  ".join(f"{key}={value:.4g}" for key, value in logs.items())
+
+
+def _samples(per_second: float) -> str:
+    return f"{per_second:.0f} samples/s"
 
 
 def _clock(seconds: float) -> str:
@@ -20,22 +25,35 @@ def _clock(seconds: float) -> str:
 
 
 class Reporter:
-    """Quiet: shows nothing. The base of the others."""
+    """Quiet: shows nothing. The base of the others: it measures the speed and the run's ETA.
+
+    The speed is measured from the end of the first step after :meth:`start` (a new run or a
+    resume) on: that step includes compiling the training step, seconds that would make the ETA
+    of a resumed run many times too long. Until a second step has ended there is no speed and no
+    ETA (None). ``clock`` (seconds, monotonic) is there for tests.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.clock = clock
 
     def start(self, epochs: int, steps_per_epoch: int, step: int, epoch: int) -> None:
         self.epochs, self.steps_per_epoch = epochs, steps_per_epoch
         self.total = epochs * steps_per_epoch
-        self.first_step, self.started = step, time.perf_counter()
-
-    def rate(self, step: int) -> tuple[float, float]:
-        """Steps per second since start, and seconds left."""
-        elapsed = time.perf_counter() - self.started
-        done = step - self.first_step
-        speed = done / elapsed if elapsed > 0 and done > 0 else 0.0
-        return speed, (self.total - step) / speed if speed else 0.0
+        self.current = step
+        self.speed: float | None = None  # steps per second
+        self._mark: tuple[int, float] | None = None  # (step, time) at the end of the first step
 
     def step(self, step: int, epoch: int, step_in_epoch: int, logs: dict[str, float], batch_size: int) -> None:
-        pass
+        """Called after each step; subclasses call it first, then show what they show."""
+        now, self.current = self.clock(), step
+        if self._mark is None:
+            self._mark = (step, now)
+        elif step > self._mark[0] and now > self._mark[1]:
+            self.speed = (step - self._mark[0]) / (now - self._mark[1])
+
+    def eta(self) -> float | None:
+        """Seconds left until the end of the whole run (every epoch); None until the speed is known."""
+        return None if self.speed is None else (self.total - self.current) / self.speed
 
     def epoch(self, epoch: int, means: dict[str, float]) -> None:
         pass
@@ -50,20 +68,27 @@ class Reporter:
 class PlainReporter(Reporter):
     """One line every ``every`` steps and one per epoch: for logs, pipes and CI."""
 
-    def __init__(self, every: int, stream: TextIO | None = None) -> None:
+    def __init__(self, every: int, stream: TextIO | None = None, clock: Callable[[], float] = time.perf_counter) -> None:
+        super().__init__(clock)
         self.every = every
         self.stream = stream or sys.stdout
 
     def _print(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+        if self.stream is None:
+            return
+        try:
+            print(text, file=self.stream, flush=True)
+        except BrokenPipeError:  # the reader went away (`ganctl train ... | head`): train on, silently
+            self.stream = None
 
     def step(self, step: int, epoch: int, step_in_epoch: int, logs: dict[str, float], batch_size: int) -> None:
+        super().step(step, epoch, step_in_epoch, logs, batch_size)
         if step % self.every == 0:
-            speed, left = self.rate(step)
-            self._print(
-                f"epoch {epoch + 1}/{self.epochs} step {step}/{self.total}  {_losses(logs)}  "
-                f"{speed * batch_size:.0f} samples/s  eta {_clock(left)}"
-            )
+            line = f"epoch {epoch + 1}/{self.epochs} step {step}/{self.total}  {_losses(logs)}"
+            left = self.eta()
+            if self.speed is not None and left is not None:
+                line += f"  {_samples(self.speed * batch_size)}  eta {_clock(left)}"
+            self._print(line)
 
     def epoch(self, epoch: int, means: dict[str, float]) -> None:
         self._print(f"epoch {epoch + 1}/{self.epochs} done  {_losses(means)}")
@@ -72,47 +97,84 @@ class PlainReporter(Reporter):
         self._print(text)
 
 
+MIN_BAR, MAX_BAR = 10, 60  # a bar narrower than MIN_BAR says nothing: it is dropped instead
+
+
 class RichReporter(Reporter):
-    """Live bars for epochs and steps, with the latest losses, samples/s and ETA."""
+    """A live display: a bar line for the epochs with the ETA of the whole run, one for this
+    epoch's steps with samples/s, and the latest losses on a line of their own.
 
-    def __init__(self, console: Any = None) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    It is laid out for the console's width at each refresh: when it is narrow the bars shrink
+    first, then samples/s goes, then the bars; the losses line is cut with an ellipsis, never
+    wrapped. Notes are printed above it, as they are (no Rich markup).
+    """
 
-        self.progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[info]}"),
-            console=console,
-            transient=False,
-        )
+    def __init__(self, console: Any = None, clock: Callable[[], float] = time.perf_counter) -> None:
+        from rich.live import Live
+
+        if console is None:
+            from ganctl.console import out as console
+        super().__init__(clock)
+        self.console = console
+        self.epochs_done = self.in_epoch = 0
+        self.samples: float | None = None  # samples per second
+        self.losses = ""
+        self.live = Live(self, console=console, refresh_per_second=4, transient=False)
 
     def start(self, epochs: int, steps_per_epoch: int, step: int, epoch: int) -> None:
         super().start(epochs, steps_per_epoch, step, epoch)
-        self.epoch_task = self.progress.add_task("epochs", total=epochs, completed=epoch, info="")
-        self.step_task = self.progress.add_task(
-            "steps", total=steps_per_epoch, completed=step - epoch * steps_per_epoch, info=""
-        )
-        self.progress.start()
+        self.epochs_done, self.in_epoch = epoch, step - epoch * steps_per_epoch
+        self.live.start()
 
     def step(self, step: int, epoch: int, step_in_epoch: int, logs: dict[str, float], batch_size: int) -> None:
-        speed, _ = self.rate(step)
-        self.progress.update(
-            self.step_task, completed=step_in_epoch,
-            info=f"{_losses(logs)}  {speed * batch_size:.0f} samples/s",
-        )
+        super().step(step, epoch, step_in_epoch, logs, batch_size)
+        self.epochs_done, self.in_epoch = epoch, step_in_epoch
+        self.samples = None if self.speed is None else self.speed * batch_size
+        self.losses = _losses(logs)
 
     def epoch(self, epoch: int, means: dict[str, float]) -> None:
-        self.progress.update(self.epoch_task, completed=epoch + 1, info=_losses(means))
+        self.epochs_done, self.losses = epoch + 1, f"epoch {epoch + 1} means: {_losses(means)}"
         if epoch + 1 < self.epochs:
-            self.progress.reset(self.step_task, total=self.steps_per_epoch)
+            self.in_epoch = 0
 
     def note(self, text: str) -> None:
-        self.progress.console.print(text)
+        from rich.text import Text
+
+        self.console.print(Text(text))
 
     def close(self) -> None:
-        self.progress.stop()
+        self.live.stop()
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        """The display, laid out for ``options.max_width`` columns."""
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+        from rich.text import Text
+
+        left = self.eta()
+        rows = [["epochs", self.epochs_done, self.epochs, "" if left is None else f"eta {_clock(left)}"],
+                ["steps", self.in_epoch, self.steps_per_epoch,
+                 "" if self.samples is None else _samples(self.samples)]]
+        label = max(len(row[0]) for row in rows)
+        count = max(len(f"{row[2]}/{row[2]}") for row in rows)
+        room = len("eta 0:00:00")  # kept for the ETA before it appears: the bars do not jump then
+        info = max(room, *(len(row[3]) for row in rows))
+        bar = min(MAX_BAR, options.max_width - label - count - info - 3)  # 3: the gaps between 4 columns
+        if bar < MIN_BAR:  # too narrow: samples/s goes first, then (below) the bars
+            rows[1][3] = ""
+            info = max(room, len(rows[0][3]))
+            bar = min(MAX_BAR, options.max_width - label - count - info - 3)
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(no_wrap=True, style="bold", width=label)
+        if bar >= MIN_BAR:
+            grid.add_column(width=bar)
+        grid.add_column(justify="right", no_wrap=True, width=count)
+        grid.add_column(no_wrap=True, width=info)
+        for name, done, total, text in rows:
+            bars = [ProgressBar(total=total, completed=done, width=bar)] if bar >= MIN_BAR else []
+            grid.add_row(Text(name), *bars, Text(f"{done}/{total}"), Text(text))
+        yield grid
+        yield Text(self.losses, no_wrap=True, overflow="ellipsis")
 
 
 def reporter(quiet: bool, log_every: int, terminal: bool | None = None) -> Reporter:
@@ -123,8 +185,3 @@ def reporter(quiet: bool, log_every: int, terminal: bool | None = None) -> Repor
         terminal = sys.stdout.isatty()
     return RichReporter() if terminal else PlainReporter(log_every)
 
-
-def summary(values: list[dict[str, Any]]) -> dict[str, float]:
-    """Mean of each logged value over a list of step logs."""
-    keys = {key for logs in values for key in logs}
-    return {key: sum(v[key] for v in values if key in v) / max(1, sum(key in v for v in values)) for key in sorted(keys)}

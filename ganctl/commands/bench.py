@@ -158,7 +158,7 @@ def _open_run(path: Path, backend: str | None) -> tuple[Path, dict[str, Callable
                               f"(ganctl export {path} --onnx --backend jax), or time an .onnx file.")
         warn(f"{path} has no ONNX export: exporting it first (as `ganctl export {path} --onnx`) ...")
         result = exporting.export(session, trained.run, step, name, exporter)
-        warn(f"wrote {result.path} (max abs difference from Keras {result.max_abs_diff:.2g})")
+        typer.echo(f"wrote {result.path} (max abs difference from Keras {result.max_abs_diff:.2g})", err=True)
     elif exported.get("step") not in (None, step):
         warn(f"{onnx_path} was exported at step {exported['step']}, Keras runs the checkpoint of step {step}; "
              "the timings do not depend on the weights, but re-export (ganctl export RUN_DIR --onnx) to ship them.")

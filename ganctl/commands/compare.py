@@ -34,7 +34,7 @@ def latest_evaluations(run: Any) -> dict[str, dict[str, Any]]:
 
 @guarded
 def compare(
-    runs: list[Path] = typer.Argument(..., metavar="RUN_DIR...", help="Run directories to compare.",
+    runs: list[Path] = typer.Argument(..., metavar="RUN_DIR", help="The run directories to compare: one or more.",
                                       show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
@@ -88,7 +88,7 @@ def report(
 ) -> None:
     """One self-contained HTML page: curves, sample grids over time, evaluations, recipe, run.json."""
     from ganctl.errors import ConfigError
-    from ganctl.fsutil import atomic_write
+    from ganctl.fsutil import atomic_write, why_unwritable
     from ganctl.report import render
     from ganctl.rundir import RunDir
 
@@ -101,5 +101,6 @@ def report(
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(target, page.encode())
     except OSError as exc:
-        raise ConfigError(f"cannot write {target}: {exc.strerror or exc}. Choose a writable --out.") from None
+        raise ConfigError(
+            f"cannot write {target}: {why_unwritable(target, exc)}. Choose a writable --out.") from None
     typer.echo(f"wrote {target} ({len(page) // 1024} KB)")

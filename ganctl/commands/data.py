@@ -17,10 +17,12 @@ app = typer.Typer(help="Inspect datasets.", no_args_is_help=True)
 @guarded
 def info(
     source: str = typer.Argument(
-        ..., help="A recipe file (its data: section is used) or a dataset plugin name.", show_default=False
+        ..., metavar="RECIPE|DATASET", show_default=False,
+        help="A recipe file (its data: section is used) or a dataset plugin name.",
     ),
     set_: list[str] = typer.Option(
-        [], "--set", help="KEY=VALUE: a recipe override, or a dataset parameter when SOURCE is a plugin name."
+        [], "--set", metavar="KEY=VALUE",
+        help="A recipe override, or a dataset parameter when the source is a dataset plugin name. Repeatable."
     ),
     preview: Path = typer.Option(None, "--preview", help="Write a PNG grid of the first 64 images (shuffled by --seed)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the preview's shuffle."),

@@ -18,7 +18,7 @@ def export(
     run_dir: Path = typer.Argument(None, metavar="RUN_DIR", help="A run directory made by ganctl train.",
                                    show_default=False),
     onnx: bool = typer.Option(False, "--onnx", help="Export to ONNX (the same as --format onnx)."),
-    formats: list[str] = typer.Option([], "--format", help="Exporter plugin to use (repeatable); see --list."),
+    formats: list[str] = typer.Option([], "--format", metavar="NAME", help="Exporter plugin to use (repeatable); see --list."),
     out_file: Path = typer.Option(None, "--out", help="Where to write (default: RUN_DIR/exports/generator.<ext>, or classifier.<ext> for a classifier)."),
     opset: int = typer.Option(None, "--opset", help="ONNX opset to target (default: the converter's)."),
     atol: float = typer.Option(None, "--atol", help="Largest abs difference from Keras allowed [default: 1e-4]."),

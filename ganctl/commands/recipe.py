@@ -17,8 +17,8 @@ SET_HELP = "Override a recipe key: KEY.PATH=VALUE (value read as YAML). Repeatab
 @app.command()
 @guarded
 def validate(
-    file: Path = typer.Argument(..., help="The recipe (YAML).", show_default=False),
-    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+    file: Path = typer.Argument(..., metavar="RECIPE", help="The recipe (YAML).", show_default=False),
+    set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help=SET_HELP),
 ) -> None:
     """Check a recipe; exit 0 when valid, 2 with an error per problem when not."""
     from ganctl.recipe import load_recipe
@@ -30,8 +30,8 @@ def validate(
 @app.command()
 @guarded
 def show(
-    file: Path = typer.Argument(..., help="The recipe (YAML).", show_default=False),
-    set_: list[str] = typer.Option([], "--set", help=SET_HELP),
+    file: Path = typer.Argument(..., metavar="RECIPE", help="The recipe (YAML).", show_default=False),
+    set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help=SET_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of YAML."),
 ) -> None:
     """Print the fully resolved recipe: overrides applied, every default filled in."""
@@ -59,9 +59,11 @@ def schema(
         typer.echo(text)
         return
     from ganctl.errors import ConfigError
+    from ganctl.fsutil import why_unwritable
 
     try:
         output.write_text(text + "\n")
     except OSError as exc:
-        raise ConfigError(f"cannot write {output}: {exc.strerror or exc}; choose a writable path.") from None
+        raise ConfigError(
+            f"cannot write {output}: {why_unwritable(output, exc)}; choose a writable path.") from None
     out.print(f"wrote {output}")

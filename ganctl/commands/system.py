@@ -29,6 +29,7 @@ def plugins(
         typer.echo(json.dumps([p.to_dict() for p in host.plugins], indent=2))
         return
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="ganctl plugins", title_justify="left")
     for column in ("plugin", "distribution", "version"):
@@ -39,11 +40,11 @@ def plugins(
         kinds = [kind for kind in KINDS if info.registered[kind]]
         names = "\n".join(f"{kind}: {', '.join(info.registered[kind])}" for kind in kinds)
         if info.status == "loaded":
-            status = "[green]loaded[/]" + (" (built-in)" if info.builtin else "")
+            status = Text.assemble(("loaded", "green"), " (built-in)" if info.builtin else "")
         elif info.status == "skipped":
-            status = f"[yellow]skipped[/]: {info.error}"
+            status = Text.assemble(("skipped", "yellow"), f": {info.error}")
         else:
-            status = f"[red]failed[/]: {info.error}"
+            status = Text.assemble(("failed", "red"), f": {info.error}")
         table.add_row(info.name, info.distribution, info.version, ", ".join(kinds), names, status)
     out.print(table)
 
@@ -54,26 +55,33 @@ def doctor(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """Check the installation: versions, the backend and its devices, plugins."""
-    import importlib.util
+    from importlib import metadata
 
     from ganctl import backend as backends
 
     name, origin = backends.resolve(backend)
+    problem = backends.missing(name)  # a backend that is not installed is reported, not an error
     report: dict[str, Any] = {
         "ganctl": __version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "backend": name,
         "backend_origin": origin,
-        "installed_backends": [b for b in backends.BACKENDS if importlib.util.find_spec(b)],
+        "backend_installed": problem is None,
+        "backend_problem": problem,
+        "backend_install": None if problem is None else backends.install_command(name),
+        "installed_backends": [b for b in backends.BACKENDS if backends.missing(b) is None],
     }
-    backends.activate(name)
-    import keras
+    if problem is None:
+        backends.activate(name)
+        import keras
 
-    from ganctl.engine import engine_for
+        from ganctl.engine import engine_for
 
-    engine = engine_for(name)
-    report.update(keras=keras.__version__, backend_version=engine.framework_version(), devices=engine.devices())
+        engine = engine_for(name)
+        report.update(keras=keras.__version__, backend_version=engine.framework_version(), devices=engine.devices())
+    else:
+        report.update(keras=metadata.version("keras"), backend_version=None, devices=[])
     host = load_plugins()
     report["plugins"] = [{"name": p.name, "distribution": p.distribution, "version": p.version,
                           "status": p.status, "error": p.error} for p in host.plugins]
@@ -83,6 +91,7 @@ def doctor(
         typer.echo(json.dumps(report, indent=2))
         return
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="ganctl doctor", title_justify="left", show_header=False)
     table.add_column("what", style="bold")
@@ -90,16 +99,20 @@ def doctor(
     table.add_row("ganctl", report["ganctl"])
     table.add_row("python", f"{report['python']} ({report['platform']})")
     table.add_row("keras", report["keras"])
-    table.add_row("backend", f"{name} {report['backend_version']} (from {origin})")
-    table.add_row("installed backends", ", ".join(report["installed_backends"]))
-    table.add_row("devices", ", ".join(report["devices"]))
+    if problem is None:
+        table.add_row("backend", f"{name} {report['backend_version']} (from {origin})")
+    else:  # Text: the install command's [extra] must print as it is, not as markup
+        table.add_row("backend", Text(f"{name} (from {origin}): not installed; install it with: "
+                                      f"{report['backend_install']}", style="red"))
+    table.add_row("installed backends", ", ".join(report["installed_backends"]) or "none")
+    table.add_row("devices", ", ".join(report["devices"]) or f"none: the {name} backend is not installed")
     loaded = [p["name"] for p in report["plugins"] if p["status"] == "loaded"]
     failed = [f"{p['name']}: {p['error']}" for p in report["plugins"] if p["status"] == "failed"]
     table.add_row("plugins loaded", ", ".join(loaded) or "none")
     table.add_row("plugins failed", "\n".join(failed) or "none")
     runtime = report["inference"]
     packages = ", ".join(f"{k} {v}" for k, v in runtime["packages"].items()) or "none"
-    table.add_row("onnxruntime", packages + (f"\n[red]{runtime['problem']}[/]" if runtime["problem"] else ""))
+    table.add_row("onnxruntime", Text.assemble(packages, (f"\n{runtime['problem']}", "red") if runtime["problem"] else ""))
     table.add_row("inference providers", "\n".join(
         f"{k}: {'yes' if v['available'] else 'no: ' + v['reason']}" for k, v in runtime["providers"].items()))
     table.add_row("exporters", "\n".join(
