@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from ganctl.errors import ConfigError
-from ganctl.fsutil import atomic_write
+from ganctl.fsutil import atomic_write, why_unwritable
 
 RECIPE = "recipe.yaml"
 RUN_JSON = "run.json"
@@ -79,7 +79,7 @@ class RunDir:
             (path / "samples").mkdir(exist_ok=True)
         except OSError as exc:
             raise ConfigError(
-                f"cannot create the run directory {path}: {exc.strerror or exc}. Set `output:` in the "
+                f"cannot create the run directory {path}: {why_unwritable(path, exc)}. Set `output:` in the "
                 "recipe (or --out) to a writable folder."
             ) from None
         run = cls(path)

@@ -26,7 +26,7 @@ def _imported_after(*argv: str) -> set[str]:
         f"print('HEAVY=' + ','.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
     env = {**os.environ, "GANCTL_LOAD_PLUGINS": ""}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     marker = [line for line in done.stdout.splitlines() if line.startswith("HEAVY=")]
     assert marker, done.stdout + done.stderr
     return set(filter(None, marker[-1].removeprefix("HEAVY=").split(",")))
@@ -54,7 +54,7 @@ def test_help_lists_commands(runner):
 
 
 def test_console_script_runs():
-    done = subprocess.run(["ganctl", "--version"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(["ganctl", "--version"], capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout.strip() == f"ganctl {__version__}"
 
 
@@ -155,3 +155,89 @@ def test_doctor_flags_both_onnxruntime_packages_installed(runner, monkeypatch):
     problem = json.loads(result.stdout)["inference"]["problem"]
     assert "onnxruntime and onnxruntime-gpu are installed together" in problem
     assert "pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu" in problem
+
+
+def _hide_tensorflow(monkeypatch):
+    """Make TensorFlow look uninstalled, whether it is or not."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name.split(".")[0] == "tensorflow" else real(name, *args))
+
+
+def test_doctor_reports_a_backend_that_is_not_installed(runner, monkeypatch):
+    _hide_tensorflow(monkeypatch)
+    result = runner.invoke(app, ["doctor", "--backend", "tensorflow", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["backend"] == "tensorflow" and report["backend_installed"] is False
+    assert report["backend_install"] == "pip install 'ganctl[tensorflow]'"
+    assert "the tensorflow backend is not installed" in report["backend_problem"]
+    assert report["devices"] == [] and "tensorflow" not in report["installed_backends"]
+    assert any(p["name"] == "ganctl_datasets" for p in report["plugins"])
+    table = runner.invoke(app, ["doctor", "--backend", "tensorflow"], env={"COLUMNS": "200"})
+    assert table.exit_code == 0, table.output
+    assert "not installed; install it with: pip install 'ganctl[tensorflow]'" in table.stdout
+
+
+def test_doctor_json_says_the_backend_is_installed(runner):
+    report = json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)
+    assert report["backend_installed"] is True and report["backend_problem"] is None
+
+
+def test_shell_completion(runner):
+    assert "--install-completion" in runner.invoke(app, ["--help"]).stdout
+    result = runner.invoke(app, ["--show-completion", "bash"])
+    assert result.exit_code == 0, result.output
+    assert "_GANCTL_COMPLETE=complete_bash" in result.stdout and "complete -o default -F" in result.stdout
+    env = {"_GANCTL_COMPLETE": "complete_bash", "COMP_WORDS": "ganctl gen", "COMP_CWORD": "1"}
+    assert runner.invoke(app, [], env=env, prog_name="ganctl").stdout.split() == ["generate"]
+
+
+def test_completion_script_imports_no_backend(monkeypatch):
+    from .conftest import ROOT
+
+    monkeypatch.chdir(ROOT)
+    assert _imported_after("--show-completion", "bash") == set()
+
+
+def _commands(group, path=()):
+    for name, command in group.commands.items():
+        yield (*path, name)
+        if hasattr(command, "commands"):  # a group: recipe, data
+            yield from _commands(command, (*path, name))
+
+
+def test_help_shows_readable_metavars(runner):
+    """No Python types (<list[str]>) for options, no doubled ellipses ({RUN_DIR...}...), no raw
+    parameter names ({file}) in any command's help."""
+    import re
+
+    import typer
+
+    commands = list(_commands(typer.main.get_command(app)))
+    assert ("recipe", "validate") in commands and ("compare",) in commands
+    for command in commands:
+        result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        usage = result.stdout.splitlines()[0]
+        assert "...}..." not in usage and not re.search(r"[{\[][a-z_]+[}\]]", usage), usage
+        options = [line for line in result.stdout.splitlines() if line.lstrip().startswith("-")]
+        assert not [line for line in options if "<list[" in line], command
+
+
+@pytest.mark.parametrize("args", [["train", "recipes/quickstart.yaml", "--out", "{file}/run"],
+                                  ["data", "info", "digits", "--preview", "{file}/sub/preview.png"],
+                                  ["recipe", "schema", "--out", "{file}/schema.json"]],
+                         ids=["train", "data-info", "recipe-schema"])
+def test_out_inside_a_file_names_the_file(runner, tmp_path, monkeypatch, args):
+    from .conftest import ROOT
+
+    monkeypatch.chdir(ROOT)
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("not a folder")
+    result = runner.invoke(app, [arg.format(file=blocker) for arg in args])
+    assert result.exit_code == 2, result.output
+    assert f"{blocker} is a file, not a folder, so nothing can be written inside it" in result.stderr
+    assert "File exists" not in result.stderr and "Not a directory" not in result.stderr

@@ -72,3 +72,73 @@ def test_jax2onnx_is_installed_the_same_way_everywhere():
     readme = (ROOT / "README.md").read_text()
     assert f"pip install -e . && {JAX2ONNX} && ganctl train recipes/quickstart.yaml" in readme
     assert JAX2ONNX in _doc("export.md")
+
+
+def test_summaries_claim_only_models_that_exist(runner):
+    """The one-line descriptions (README, pyproject, `ganctl --help`) name no model family that no
+    built-in model plugin provides."""
+    import tomllib
+
+    from ganctl.cli import SUMMARY, app
+
+    readme = (ROOT / "README.md").read_text().split("\n## ", 1)[0]
+    description = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["description"]
+    help_text = runner.invoke(app, ["--help"]).stdout
+    assert description == SUMMARY and " ".join(SUMMARY.split()[:3]) in " ".join(help_text.split())
+    models = set(make_host().names("models"))
+    assert {"gan", "dcgan", "classifier"} <= models
+    for family, plugin in {"VAE": "vae", "diffusion": "diffusion", "autoencoder": "autoencoder"}.items():
+        for where, text in {"README.md": readme, "pyproject.toml": description, "ganctl --help": help_text}.items():
+            assert plugin in models or family.lower() not in text.lower(), f"{where} claims {family}s"
+
+
+def _requirement(line: str) -> str:
+    """The requirement a `pip check` line is about."""
+    found = re.search(r" requires ([A-Za-z0-9_.-]+),| has requirement ([A-Za-z0-9_.-]+)", line)
+    assert found, line
+    return (found.group(1) or found.group(2)).lower()
+
+
+def test_readme_says_what_pip_check_reports():
+    """The README quotes pip check's complaints about jax2onnx (installed with --no-deps): the same
+    requirements, no more, no fewer."""
+    import subprocess
+    import sys
+    from importlib import metadata
+
+    try:
+        version = metadata.version("jax2onnx")
+    except metadata.PackageNotFoundError:
+        pytest.skip("jax2onnx is not installed")
+    done = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True)
+    reported = {_requirement(line) for line in done.stdout.splitlines() if line.startswith(f"jax2onnx {version} ")}
+    readme = (ROOT / "README.md").read_text()
+    quoted = {_requirement(line) for line in readme.splitlines() if line.startswith("jax2onnx ")}
+    assert reported == quoted
+    assert f"`pip check` then reports {['no', 'one', 'two', 'three', 'four', 'five', 'six'][len(quoted)]}" in readme
+
+
+def test_every_logged_value_is_documented():
+    """Each key the built-in models log ("<player>/<value>") is in docs/training.md's table."""
+    import numpy as np
+
+    from ganctl import backend
+    from ganctl.api import DataSpec
+
+    backend.activate(backend.resolve()[0])  # before keras is imported: KERAS_BACKEND or jax
+    doc = _doc("training.md").split("### What `metrics.jsonl` holds", 1)[1].split("\n## ", 1)[0]
+    host = make_host()
+    spec = DataSpec(height=8, width=8, channels=1, num_classes=3)
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, (4, 8, 8, 1)).astype("float32")
+    labels = np.array([0, 1, 2, 0], "int32")
+    for name in host.names("models"):
+        plugin = host.get("models", name)
+        model = plugin.factory(plugin.params_model(), spec)
+        for player in model.players:
+            z = rng.standard_normal((4, max(getattr(model, "latent_dim", 0), 1))).astype("float32")
+            _, values = model.loss(player, images, labels, z)
+            for key in values:
+                assert f"| `{player}/{key}` |" in doc, f"{name} logs {player}/{key}, undocumented in docs/training.md"
+    for kind in ("epoch", "diversity", "validation", "eval"):
+        assert f"| `{kind}` |" in doc

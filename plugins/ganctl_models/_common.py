@@ -166,6 +166,9 @@ class AdversarialModel(api.GenerativeModel):
         return {"generator": self._generator, "discriminator": self._discriminator}
 
     def loss(self, player: str, images: Any, labels: Any, z: Any) -> tuple[Any, dict[str, Any]]:
+        """The player's loss and what is logged of it (as ``<player>/<key>``, see docs/training.md):
+        ``loss`` (with the L1/L2 penalties); for the discriminator also ``real`` and ``fake``, the
+        mean of its raw outputs (logits) on the real batch and on the generated one."""
         from keras import ops
 
         if player not in self.players:

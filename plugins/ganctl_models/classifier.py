@@ -104,6 +104,8 @@ class Classifier(api.ClassifierModel):
         return self._extractor
 
     def loss(self, player: str, images: Any, labels: Any, z: Any) -> tuple[Any, dict[str, Any]]:
+        """The cross-entropy, and what is logged (as ``classifier/<key>``, see docs/training.md):
+        ``loss`` (with the L2 penalty) and ``accuracy`` on the training batch."""
         import keras
         from keras import ops
 
