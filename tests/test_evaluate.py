@@ -215,8 +215,8 @@ def test_the_floor_ratio_is_shown_for_positive_distances_only(runner, write, tmp
     assert rows["fid"][3] == f"{fid / floor_fid:.3g}"  # a distance above 0: its ratio to the floor
     assert rows["c2st"][3] == "-"  # an ROC-AUC is not a distance
     assert rows["toy-distance"][3] == "-"  # a distance estimated below 0: no ratio, and a word on why below 0
-    assert "toy below 0: an unbiased estimate of a distance that is 0 when the two sets are indistinguishable" in \
-        rows["toy-distance"][4]
+    assert ("toy value and floor below 0: an unbiased estimate of a distance that is 0 when the two sets are "
+            "indistinguishable") in rows["toy-distance"][4]
     assert "below 0" not in rows["fid"][4]
 
 

@@ -152,8 +152,10 @@ def _table(results, subject, host, floors=()) -> None:
         distance = getattr(host.get("metrics", result.metric).factory, "distance", False)
         shown = [value] + ([floors[index].headline[1]] if floors else [])
         if distance and min(shown) < 0:  # e.g. KID, an unbiased estimate of MMD², which is 0 or more
-            rest += (f"{'; ' if rest else ''}{key} below 0: an unbiased estimate of a distance that is 0 when the "
-                     "two sets are indistinguishable, so it can fall below 0 (read it as 0)")
+            which = {(True, True): "value and floor", (True, False): "value", (False, True): "floor"}[
+                (value < 0, len(shown) > 1 and shown[1] < 0)]
+            rest += (f"{'; ' if rest else ''}{key} {which} below 0: an unbiased estimate of a distance that is 0 "
+                     "when the two sets are indistinguishable can fall below 0 (read it as 0)")
         row = [result.metric, f"{key} {value:.4g}", rest, f"{extractor['name']} ({extractor['sha256'][:12]})"]
         if floors:  # the ratio means something for distances above 0 (FID, KID), not for scores (AUC, coverage)
             low = shown[1]

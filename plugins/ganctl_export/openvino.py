@@ -51,7 +51,9 @@ class OpenVinoExporter(api.Exporter):
     def load(self, path: Path) -> api.Runner:
         import openvino as ov
 
-        compiled = ov.Core().compile_model(str(path / f"{STEM}.xml"), "CPU")
+        # float32 as exported: on CPUs with bfloat16 instructions (AVX512-BF16, AMX) OpenVINO's CPU
+        # plugin otherwise computes in bfloat16 by default, about 1e-2 away from Keras.
+        compiled = ov.Core().compile_model(str(path / f"{STEM}.xml"), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
         types = [port.get_element_type().to_dtype() for port in compiled.inputs]
 
         def run(z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
