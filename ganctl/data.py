@@ -76,18 +76,22 @@ def held_out_sections(section: dict[str, Any], host: PluginHost) -> tuple[dict[s
     return out[0], out[1]
 
 
-def saw_held_out(trained: dict[str, Any] | None, held_out: dict[str, Any]) -> bool:
+def saw_held_out(trained: dict[str, Any] | None, held_out: dict[str, Any], host: PluginHost) -> bool:
     """Whether a model trained on the data section ``trained`` saw images of ``held_out``.
 
     It did when both read the same dataset (the same plugin and parameters, whatever their
-    ``split`` and ``limit``) and it was not trained on the training split alone: ``split: all``
-    or ``test`` includes the test split, and a dataset without splits is all one part.
-    Unknown training data (None) is taken as unseen.
+    ``split`` and ``limit``, with data locations compared as absolute paths) and it was not
+    trained on the training split alone: ``split: all`` or ``test`` includes the test split, and
+    a dataset without splits is all one part. Unknown training data (None) is taken as unseen.
     """
+    from ganctl.provenance import absolute, location_params
+
     if trained is None:
         return False
 
     def dataset(section: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in section.items() if k not in ("split", "limit")}
+        locations = location_params(section["plugin"], host) if section.get("plugin") in host.names("datasets") else []
+        return {k: absolute(v) if k in locations and isinstance(v, str) else v
+                for k, v in section.items() if k not in ("split", "limit")}
 
     return dataset(trained) == dataset(held_out) and trained.get("split") != TRAINING_SPLIT

@@ -400,7 +400,7 @@ def floor_subject(section: dict[str, Any], host: PluginHost, spec: api.DataSpec,
 
     found = held_out_sections(section, host)
     held_out = found[0] if found is not None else section
-    if saw_held_out(trained_on, held_out):
+    if saw_held_out(trained_on, held_out, host):
         part = (f"its {held_out['split']} split" if found is not None
                 else "half of it: without train/test splits, the data is cut in two")
         raise ConfigError(
@@ -511,7 +511,7 @@ def evaluate_classifier(source: Path, host: PluginHost, *, backend: str | None =
     section = data
     if section is None:
         found = held_out_sections(trained_on, host)
-        if found is None or saw_held_out(trained_on, found[0]):
+        if found is None or saw_held_out(trained_on, found[0], host):
             raise ConfigError(
                 f"{source} was trained on {json.dumps(trained_on)}, which leaves no held-out split it never saw to "
                 "score it on; train it on split: train, or give labelled data it was not trained on with "

@@ -178,6 +178,18 @@ def test_the_floor_refuses_held_out_images_the_model_was_trained_on(runner, writ
         assert evaluate(runner, str(tmp_path / "run"), "-m", "fid", "--floor", "--n", "50", "--data", str(other))
 
 
+def test_the_floor_knows_trained_on_data_however_its_path_is_spelled(runner, write, tmp_path, monkeypatch):
+    np.savez(tmp_path / "d.npz", images=np.random.default_rng(0).integers(0, 17, (200, 8, 8)).astype(np.uint8))
+    monkeypatch.chdir(tmp_path)
+    recipe = write("rel.yaml", RECIPE.format(model=UNCONDITIONAL).replace("{plugin: digits, limit: 400}",
+                                                                          "{plugin: npz, path: d.npz}"))
+    assert runner.invoke(app, ["train", str(recipe), "--out", str(tmp_path / "run"), "-q"]).exit_code == 0
+    same = write("same.yaml", "name: d\ndata: {plugin: npz, path: ./d.npz}\nmodel: {plugin: gan}\n")
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "run"), "-m", "fid", "--floor", "--n", "50",
+                                 "--data", str(same)])
+    assert result.exit_code == 2 and "includes the held-out images" in result.stderr
+
+
 class ToyDistance:
     """A distance metric whose estimate is below 0, as KID's can be for indistinguishable sets."""
 
