@@ -16,6 +16,7 @@ def main() -> None:
 
         cli_main()
     except interrupts.Interrupt as stop:  # before a command began (imports, parsing the command line)
+        interrupts.caught()
         print(f"error: {stop.name} received: stopped before the command began; nothing was written.", file=sys.stderr)
         sys.exit(stop.exit_code)
     finally:  # the command is over (whatever its exit code): a signal during shutdown changes nothing

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console, ConsoleDimensions
 
 from ganctl.errors import GanctlError
-from ganctl.interrupts import Interrupt
+from ganctl.interrupts import Interrupt, caught
 
 if TYPE_CHECKING:
     from ganctl.plugins import PluginHost
@@ -76,6 +76,7 @@ def guarded(command: F) -> F:
         except GanctlError as exc:
             raise fail(exc.message, exc.exit_code) from None
         except Interrupt as stop:  # Ctrl-C / SIGTERM outside a training loop (see ganctl.interrupts)
+            caught()
             raise fail(f"{stop.name} received: stopped.", stop.exit_code) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise

@@ -13,15 +13,23 @@ traceback. What a signal does depends on the phase the command is in:
   ignored, so interpreter shutdown (atexit callbacks, the libraries' clean-up) runs undisturbed
   and the command exits with the code it already chose.
 
-Once an :class:`Interrupt` has been raised, later signals are ignored: the clean-up that runs
-while it unwinds (marking the run interrupted) is never cut short.
+Once an :class:`Interrupt` has reached the code that handles it (:func:`caught`), later signals
+are ignored: the clean-up (marking the run interrupted) is never cut short. Python swallows an
+exception raised inside a gc callback (JAX has one), a ``__del__`` or ``sys.unraisablehook``;
+a signal that lands there is sent again, to be raised once the interpreter has moved on.
 """
 
 from __future__ import annotations
 
+import _thread
+import gc
 import signal
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import FrameType
 from typing import Any
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -46,29 +54,80 @@ class Interrupt(BaseException):
 class _State:
     def __init__(self) -> None:
         self.mode = _IMMEDIATE
-        self.received: list[int] = []
-        self.raised = False
+        self.received: list[int] = []  # each signal once, re-deliveries not counted
+        self.stopping = False  # an Interrupt reached its handler: its clean-up is not cut short
+        self.redelivering: int | None = None
         self.installed = False
 
 
 _state = _State()
 
 
-def _handler(signum: int, frame: Any) -> None:
-    _state.received.append(signum)
-    if _state.raised or _state.mode == _IGNORED:
+def _swallowed_here(frame: FrameType | None) -> bool:
+    """Whether an exception raised at ``frame`` would be swallowed: Python prints "Exception
+    ignored in ..." and goes on when it comes out of a gc callback (JAX has one), a ``__del__`` or
+    ``sys.unraisablehook``, so the signal would be lost."""
+    swallowing = {getattr(callback, "__code__", None) for callback in gc.callbacks} | {_unraisable.__code__}
+    while frame is not None:
+        if frame.f_code in swallowing or frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _redeliver(signum: int) -> None:
+    """Have ``signum``'s handler run again a moment from now, from another thread: by then the
+    interpreter has left the place that swallows exceptions (if not, this happens again).
+    (Tripping it from here would run the handler at once, inside this very place.)"""
+
+    def later() -> None:
+        time.sleep(0.005)
+        _thread.interrupt_main(signum)
+
+    _state.redelivering = signum
+    threading.Thread(target=later, name="ganctl-signal", daemon=True).start()
+
+
+def _handler(signum: int, frame: FrameType | None) -> None:
+    if _state.redelivering == signum:
+        _state.redelivering = None
+    else:
+        _state.received.append(signum)
+    if _state.stopping or _state.mode == _IGNORED:
         return
     if _state.mode == _DEFERRED and len(_state.received) == 1:
         return
-    _state.raised = True
+    if _swallowed_here(frame):
+        _redeliver(signum)
+        return
     raise Interrupt(signum)
+
+
+def _unraisable(hook: Any) -> None:
+    """``sys.unraisablehook``: an Interrupt that was swallowed all the same is sent again, not printed."""
+    if isinstance(hook.exc_value, Interrupt) and not _state.stopping:
+        _redeliver(hook.exc_value.signum)
+        return
+    _previous_unraisable(hook)
+
+
+_previous_unraisable = sys.unraisablehook
 
 
 def install() -> None:
     """Route SIGINT and SIGTERM through this module for the rest of the process (main thread only)."""
+    global _previous_unraisable
     for signum in SIGNALS:
         signal.signal(signum, _handler)
+    if sys.unraisablehook is not _unraisable:
+        _previous_unraisable, sys.unraisablehook = sys.unraisablehook, _unraisable
     _state.installed = True
+
+
+def caught() -> None:
+    """An :class:`Interrupt` reached the code that handles it: from now on signals are ignored, so
+    the clean-up (marking the run interrupted, the message) is never cut short."""
+    _state.stopping = True
 
 
 def installed() -> bool:
@@ -90,7 +149,7 @@ def deferred() -> Iterator[None]:
     previous = None if installed() else {s: signal.signal(s, _handler) for s in SIGNALS}
     mode, _state.mode = _state.mode, _DEFERRED
     _state.received.clear()
-    _state.raised = False
+    _state.stopping = False
     try:
         yield
     finally:
@@ -117,4 +176,5 @@ def reset() -> None:
     """Back to the start-up state (tests, and a process that runs several commands)."""
     _state.mode = _IMMEDIATE
     _state.received.clear()
-    _state.raised = False
+    _state.stopping = False
+    _state.redelivering = None

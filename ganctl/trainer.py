@@ -148,8 +148,9 @@ class Trainer:
         run logs it again.
         """
         found, skipped = checkpoint.latest(self.run.checkpoints, self.expected_shapes)
-        for note in skipped:
-            warn(f"skipping {note}")
+        if skipped and found is not None:
+            warn(f"skipped {len(skipped)} newer checkpoint{'s' if len(skipped) > 1 else ''} ({'; '.join(skipped)}); "
+                 f"resuming from {found.path} (step {found.progress.step}) instead.")
         if found is None:
             if skipped:
                 raise ConfigError(
@@ -294,6 +295,7 @@ class Trainer:
                 self.run.update_info(status="failed", error=f"{type(exc).__name__}: {exc}")
             raise
         except interrupts.Interrupt as stop:
+            interrupts.caught()
             self.run.update_info(status="interrupted")
             kept = (f"the newest checkpoint is step {self.saved.step}" if self.saved.step or self.saved.epoch
                     else "no checkpoint had been written yet, so a resume starts from the beginning")

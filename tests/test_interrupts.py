@@ -237,3 +237,47 @@ def test_an_epoch_resumed_in_its_middle_reports_the_means_of_all_its_steps():
         second.add(entry)
     assert second.means() == whole.means() == {"a": 1.5, "b": 3.0}
     assert np.isclose(EpochMeans.from_dict(None).means().get("a", 0.0), 0.0)
+
+
+SWALLOWING = {
+    "a gc callback (as JAX's)": """
+def callback(phase, info):
+    if phase == "start" and not sent:
+        sent.append(1)
+        os.kill(os.getpid(), signal.SIGINT)
+        sum(i for i in range(10000))  # the handler runs in here
+gc.callbacks.append(callback)
+gc.collect()
+""",
+    "a __del__": """
+class Finalised:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        sum(i for i in range(10000))
+Finalised()
+""",
+    "a weakref callback (sys.unraisablehook)": """
+class Thing:
+    pass
+def callback(ref):
+    os.kill(os.getpid(), signal.SIGINT)
+    sum(i for i in range(10000))
+thing = Thing()
+ref = weakref.ref(thing, callback)
+del thing
+""",
+}
+
+
+@pytest.mark.parametrize("place", list(SWALLOWING))
+def test_a_signal_where_python_swallows_exceptions_is_not_lost(place):
+    """A signal whose handler runs where Python swallows exceptions is sent again, and raised after."""
+    code = ("import gc, os, signal, sys, weakref\nfrom ganctl import interrupts\ninterrupts.install()\nsent = []\n"
+            "try:\n" + "".join(f"    {line}\n" for line in SWALLOWING[place].strip().splitlines())
+            + "    for _ in range(10**9):  # the signal comes back within milliseconds; this takes a minute\n"
+              "        pass\n    print('not interrupted')\n"
+            "except interrupts.Interrupt as stop:\n    print('interrupted by', stop.name)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "interrupted by SIGINT" and "Exception ignored" not in done.stderr, \
+        done.stdout + done.stderr

@@ -122,7 +122,8 @@ def test_corrupt_newest_checkpoint_falls_back_to_the_previous(runner, write, tmp
     (tmp_path / "run" / "checkpoints" / ".ckpt-00000099.npz.abc.tmp").write_bytes(b"partial")
     result = runner.invoke(app, ["train", "--resume", str(tmp_path / "run"), "--set", "train.epochs=3"])
     assert result.exit_code == 0, result.output
-    assert "skipping checkpoint" in result.output and "ckpt-00000016.npz is corrupt" in result.output
+    assert "skipped 1 newer checkpoint" in result.output and "ckpt-00000016.npz is corrupt" in result.output
+    assert "resuming from" in result.output and "ckpt-00000008.npz (step 8)" in result.output
     assert json.loads((tmp_path / "run" / "run.json").read_text())["step"] == 24
 
 

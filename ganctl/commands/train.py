@@ -106,6 +106,7 @@ def train(
     try:
         _train(recipe_file, resume, set_, backend, out_dir, quiet, state)
     except interrupts.Interrupt as stop:
+        interrupts.caught()
         raise _stopped(stop, state.get("run")) from None
 
 
@@ -122,7 +123,7 @@ def _train(recipe_file: Path | None, resume: Path | None, set_: list[str], backe
     from ganctl.recipe import load_recipe
     from ganctl.rundir import RunDir
     from ganctl.session import open_session
-    from ganctl.trainer import Interrupted, Trainer, run_info
+    from ganctl.trainer import Trainer, run_info
 
     host = load_plugins()
     if resume is not None:
@@ -180,9 +181,8 @@ def _train(recipe_file: Path | None, resume: Path | None, set_: list[str], backe
                    f"{'jit' if session.jit else 'eager'}")
     outcome = trainer.fit(start)
     late = interrupts.requested()  # a signal during the last epoch's work: the run completed anyway
-    if late is not None and recipe.export:
-        raise Interrupted(late, run, f"{run.path} completed its {outcome.progress.epoch} epochs, but the recipe's "
-                          f"exports were not run (ganctl export {run.path})")
+    if late is not None and recipe.export:  # stop before the exports, as a signal during them would
+        raise _stopped(interrupts.Interrupt(late), run)
     for result in export_after_training(session, host, run, outcome.progress.step):
         if not quiet:
             typer.echo(f"exported {result.format}: {result.path} (max abs difference from Keras {result.max_abs_diff:.2g})")
