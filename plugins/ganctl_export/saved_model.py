@@ -15,7 +15,7 @@ BACKENDS = ("tensorflow", "jax")  # Keras writes SavedModels from these (JAX thr
 
 
 class SavedModelExporter(api.Exporter):
-    """TensorFlow SavedModel (a folder) with a ``serve`` endpoint; from TensorFlow or JAX runs."""
+    """TensorFlow SavedModel (a folder) with a "serve" endpoint; from TensorFlow or JAX runs."""
 
     suffix = ""
 
