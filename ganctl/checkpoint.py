@@ -124,3 +124,10 @@ def latest(folder: Path, expected: Mapping[str, tuple[int, ...]] | None = None) 
         except CheckpointError as exc:
             skipped.append(str(exc))
     return None, skipped
+
+
+def skipped_note(skipped: list[str], used: Checkpoint, doing: str = "using") -> str:
+    """One line for a warning: the newer checkpoints :func:`latest` skipped, and the one used instead."""
+    plural = "s" if len(skipped) > 1 else ""
+    return (f"skipped {len(skipped)} newer checkpoint{plural} ({'; '.join(skipped)}); "
+            f"{doing} {used.path} (step {used.progress.step}) instead.")

@@ -106,8 +106,7 @@ def _warn_skipped(skipped: Sequence[str], used: checkpoint.Checkpoint) -> None:
     if not skipped or str(used.path) in _warned:
         return
     _warned.add(str(used.path))
-    warn(f"skipped {len(skipped)} newer checkpoint{'s' if len(skipped) > 1 else ''} ({'; '.join(skipped)}); "
-         f"using {used.path} (step {used.progress.step}) instead.")
+    warn(checkpoint.skipped_note(skipped, used))
 
 
 def not_a_generator(path: Path | str) -> ConfigError:

@@ -149,8 +149,7 @@ class Trainer:
         """
         found, skipped = checkpoint.latest(self.run.checkpoints, self.expected_shapes)
         if skipped and found is not None:
-            warn(f"skipped {len(skipped)} newer checkpoint{'s' if len(skipped) > 1 else ''} ({'; '.join(skipped)}); "
-                 f"resuming from {found.path} (step {found.progress.step}) instead.")
+            warn(checkpoint.skipped_note(skipped, found, "resuming from"))
         if found is None:
             if skipped:
                 raise ConfigError(
