@@ -56,21 +56,22 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import harness  # bench/harness.py (scripts run as python bench/NAME.py)
 import numpy as np
-from common import machine  # bench/common.py (scripts run as python bench/NAME.py)
 
-from ganctl import evaluation
 from ganctl.console import load_plugins
+from ganctl.evaluation.metrics import evaluate, request
+from ganctl.evaluation.real import RealData
+from ganctl.evaluation.subjects import subject_from_onnx, subject_from_run
+from ganctl.runs.rundir import export_path
+from ganctl.sampling import BATCH
 
-ROOT = Path(__file__).resolve().parent.parent
 TARGET_S = 60.0
 TARGET_N = 10_000
 STAGES = ("open", "set-up", "data", "generation", "real features", "fake features", "fid")
@@ -94,20 +95,8 @@ CASES = {
 # -- the models -----------------------------------------------------------------------------------
 
 
-def train(recipe: str, out: Path, cache: Path) -> float:
-    """Train ``recipe`` for 1 epoch of 2 steps into ``out`` (it exports ONNX); the seconds it took."""
-    command = [sys.executable, "-m", "ganctl", "train", recipe, "--set", "train.epochs=1",
-               "--set", "train.steps_per_epoch=2", "--out", str(out), "-q"]
-    began = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, env={**os.environ, "GANCTL_CACHE_DIR": str(cache)},
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-4000:]}")
-    return time.perf_counter() - began
-
-
 def export_of(run: Path, name: str, what: str) -> Path:
-    path = run / "exports" / f"{name}.onnx"
+    path = export_path(run, name)
     if not path.is_file():
         raise SystemExit(f"{run} has no {path.relative_to(run)}: give a {what} run with an ONNX export "
                          f"(ganctl export {run} --onnx).")
@@ -148,7 +137,7 @@ class Clock:
             self.seconds[name] += time.perf_counter() - began
 
 
-class TimedRealData(evaluation.RealData):
+class TimedRealData(RealData):
     """``RealData`` that times reading the data and the real features (``clock`` set after creation)."""
 
     clock: Clock
@@ -170,9 +159,9 @@ class TimedRealData(evaluation.RealData):
 
 def timed_extract(plugin: Any, clock: Clock) -> None:
     """Count the extractor's batches after the real features as the generated images' features."""
-    if getattr(plugin, "_bench_timed", False):
-        return
     extract = plugin.extract
+    if getattr(extract, "timed_by_bench", False):
+        return
 
     def timed(images):
         if not clock.real_done:
@@ -180,19 +169,19 @@ def timed_extract(plugin: Any, clock: Clock) -> None:
         with clock.stage("fake features"):
             return extract(images)
 
+    timed.timed_by_bench = True  # type: ignore[attr-defined]
     plugin.extract = timed
-    plugin._bench_timed = True
 
 
 def evaluate_once(path: str, source: Path, features: dict[str, Any], host: Any, n: int, seed: int,
                   cache: Path, backend: str | None) -> dict[str, Any]:
     """One FID evaluation of ``source`` by ``path`` ("onnx" or "keras"), with ``cache`` as GANCTL_CACHE_DIR."""
-    os.environ["GANCTL_CACHE_DIR"] = str(cache)  # evaluation.cache_dir() reads it on every call
+    os.environ["GANCTL_CACHE_DIR"] = str(cache)  # ganctl.fsutil.cache_dir() reads it on every call
     clock = Clock()
     began = time.perf_counter()
     with clock.stage("open"):
-        subject = (evaluation.subject_from_onnx(source) if path == "onnx"
-                   else evaluation.subject_from_run(source, host, backend))
+        subject = (subject_from_onnx(source) if path == "onnx"
+                   else subject_from_run(source, host, backend))
     sample = subject.sample
 
     def timed_sample(count: int, sample_seed: int):
@@ -202,7 +191,7 @@ def evaluate_once(path: str, source: Path, features: dict[str, Any], host: Any, 
     subject.sample = timed_sample  # type: ignore[method-assign]
     real = TimedRealData(subject.data, n, seed)
     real.clock = clock
-    [result] = evaluation.evaluate(subject, [evaluation.request(host, "fid", features)], host, n=n, seed=seed,
+    [result] = evaluate(subject, [request(host, "fid", features)], host, n=n, seed=seed,
                                    real=real)
     total = time.perf_counter() - began
     stages = clock.seconds
@@ -214,49 +203,14 @@ def evaluate_once(path: str, source: Path, features: dict[str, Any], host: Any, 
 
 def cli_once(onnx: Path, features: dict[str, Any], n: int, seed: int, cache: Path) -> dict[str, Any]:
     """``ganctl evaluate ONNX -m fid --features ... --n N --json`` as a new process, timed from launch to exit."""
-    command = [sys.executable, "-m", "ganctl", "evaluate", str(onnx), "-m", "fid", "--features", json.dumps(features),
-               "--n", str(n), "--seed", str(seed), "--json"]
-    began = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, env={**os.environ, "GANCTL_CACHE_DIR": str(cache)},
-                          capture_output=True, text=True)
-    seconds = time.perf_counter() - began
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    done = harness.run(harness.ganctl("evaluate", str(onnx), "-m", "fid", "--features", json.dumps(features),
+                                      "--n", str(n), "--seed", str(seed), "--json"), {"GANCTL_CACHE_DIR": str(cache)})
     [record] = json.loads(done.stdout)
-    return {"seconds": seconds, "fid": record["values"]["fid"],
+    return {"seconds": done.seconds, "fid": record["values"]["fid"],
             "real_features_cached": record["protocol"]["real_features_cached"]}
 
 
-# -- what else the machine is doing -----------------------------------------------------------------
-
-
-def cpu_seconds() -> tuple[float, float, float]:
-    """(busy, total) CPU seconds of the whole machine so far (Linux /proc/stat), and this process's
-    own plus its waited-for children's."""
-    own = os.times()
-    mine = own.user + own.system + own.children_user + own.children_system
-    try:
-        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
-    except (OSError, ValueError, IndexError):
-        return 0.0, 0.0, mine
-    tick = os.sysconf("SC_CLK_TCK")
-    idle = fields[3] + fields[4]  # idle + iowait
-    return (sum(fields) - idle) / tick, sum(fields) / tick, mine
-
-
-def others_share(before: tuple[float, float, float], after: tuple[float, float, float]) -> float | None:
-    """Other processes' share of the machine's CPU time between two ``cpu_seconds()`` (0 to 1)."""
-    total = after[1] - before[1]
-    if total <= 0:
-        return None
-    return max(0.0, (after[0] - before[0]) - (after[2] - before[2])) / total
-
-
 # -- report ---------------------------------------------------------------------------------------
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values), "runs": len(values)}
 
 
 def relative(a: float, b: float) -> float:
@@ -290,12 +244,13 @@ def main() -> None:
         if args.generator is None:
             args.generator = scratch / "generator"
             print("training a generator: recipes/fashion-mnist-dcgan.yaml, 1 epoch of 2 steps ...", flush=True)
-            trained["generator"] = train("recipes/fashion-mnist-dcgan.yaml", args.generator, scratch / "cache-train")
+            trained["generator"] = harness.train_briefly("recipes/fashion-mnist-dcgan.yaml", args.generator,
+                                                         {"GANCTL_CACHE_DIR": str(scratch / "cache-train")})
         if args.classifier is None:
             args.classifier = scratch / "classifier"
             print("training a classifier: recipes/fashion-mnist-classifier.yaml, 1 epoch of 2 steps ...", flush=True)
-            trained["classifier"] = train("recipes/fashion-mnist-classifier.yaml", args.classifier,
-                                          scratch / "cache-train")
+            trained["classifier"] = harness.train_briefly("recipes/fashion-mnist-classifier.yaml", args.classifier,
+                                                          {"GANCTL_CACHE_DIR": str(scratch / "cache-train")})
         onnx = export_of(args.generator, "generator", "generator")
         export_of(args.classifier, "classifier", "classifier")
         features = {"plugin": "classifier", "model": str(args.classifier)}
@@ -306,7 +261,7 @@ def main() -> None:
         host = load_plugins()
 
         # Untimed: imports, sessions, compilation (a full and a last partial generation batch).
-        batch = evaluation.GENERATE_BATCH
+        batch = BATCH
         warm_n = args.n if args.n <= batch else batch + args.n % batch
         first = {}
         for path in ("onnx", "keras"):
@@ -321,7 +276,7 @@ def main() -> None:
             if args.no_cli:
                 order.remove("cli")
             found: dict[str, Any] = {"load": os.getloadavg()[0]}
-            began = cpu_seconds()
+            load = harness.Load()  # other processes: all but this one and the ganctl evaluate it waits for
             for path in order:
                 cache = scratch / f"cache-{index}-{path}"
                 if path == "onnx":
@@ -334,7 +289,7 @@ def main() -> None:
                                                         cache, args.backend)
                 else:
                     found["cli cold"] = cli_once(onnx, features, args.n, args.seed, cache)
-            found["others"] = others_share(began, cpu_seconds())
+            found["others"] = load.foreign()
             rounds.append(found)
             others = "?" if found["others"] is None else f"{100 * found['others']:.0f} %"
             print(f"round {index + 1}/{args.rounds} (load {found['load']:.2f}, other processes {others}): "
@@ -353,8 +308,8 @@ def main() -> None:
     cli_vs_onnx = (max(relative(r["cli cold"]["fid"], r["onnx cold"]["fid"]) for r in rounds)
                    if not args.no_cli else None)
 
-    cases = {case: summary([r[case]["seconds"] for r in rounds]) for case in CASES if case in rounds[0]}
-    stages = {case: {stage: summary([r[case]["stages"][stage] for r in rounds]) for stage in STAGES}
+    cases = {case: harness.summary([r[case]["seconds"] for r in rounds]) for case in CASES if case in rounds[0]}
+    stages = {case: {stage: harness.summary([r[case]["stages"][stage] for r in rounds]) for stage in STAGES}
               for case in ("onnx cold", "onnx warm", "keras cold")}
     ratio = [r["keras cold"]["seconds"] / r["onnx cold"]["seconds"] for r in rounds]
     generation_ratio = [r["keras cold"]["stages"]["generation"] / r["onnx cold"]["stages"]["generation"]
@@ -365,7 +320,8 @@ def main() -> None:
     import keras
     import onnxruntime
 
-    info = {**machine(), "numpy": np.__version__, "onnxruntime": onnxruntime.__version__, "keras": keras.__version__,
+    info = {**harness.machine(),
+            "numpy": np.__version__, "onnxruntime": onnxruntime.__version__, "keras": keras.__version__,
             "keras_engine": rounds[0]["keras cold"]["engine"], "onnx_engine": rounds[0]["onnx cold"]["engine"],
             "load_before": load_before, "load_after": load_after}
 
@@ -417,7 +373,8 @@ def main() -> None:
         results = {"n": args.n, "rounds": len(rounds), "seed": args.seed, "generator": str(args.generator),
                    "classifier": str(args.classifier), "models": models, "trained_here": trained, "first_n": warm_n,
                    "first": first, "cases": cases, "stages": stages,
-                   "keras_over_onnx": summary(ratio), "generation_keras_over_onnx": summary(generation_ratio),
+                   "keras_over_onnx": harness.summary(ratio),
+                   "generation_keras_over_onnx": harness.summary(generation_ratio),
                    "fid": rounds[0]["onnx cold"]["fid"],
                    "relative_difference": {"keras_vs_onnx": keras_vs_onnx, "warm_vs_cold": warm_vs_cold,
                                            "cli_vs_onnx": cli_vs_onnx},

@@ -1,4 +1,4 @@
-"""Inference speed: ``ganctl.inference.Generator`` (onnxruntime) against Keras on the same weights.
+"""Inference speed: ganctl's ``Generator`` (onnxruntime) against Keras on the same weights.
 
 Targets (issue): on the reference CPU (2 cores), for the quickstart-sized DCGAN (conditional,
 8x8x1 digits, latent_dim 32, filters 64), ``Generator.sample`` at least 1.5x the fastest Keras
@@ -44,8 +44,9 @@ when another process wants the same cores, so an unguarded run on a busy machine
 neighbours, not the model.
 
 FLOPs: the multiply-accumulates of every Conv, ConvTranspose, Gemm and MatMul in the exported
-graph, per sample (shapes from running it). The ceiling: the best of a few large float32
-MatMuls (2048 x 2048), in onnxruntime on the same threads as ``Generator`` and in NumPy.
+graph, per sample (shapes from ONNX's shape inference at batch 1). The ceiling: the best of a
+few large float32 MatMuls (2048 x 2048), in onnxruntime on the same threads as ``Generator`` and
+in NumPy.
 
 Usage:
     python bench/inference.py                        # all backends, batches 1, 64, 256 (~5 min)
@@ -60,28 +61,31 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from common import machine, receive, stop  # bench/common.py (scripts run as python bench/NAME.py)
+import harness  # bench/harness.py (scripts run as python bench/NAME.py)
+from inference_paths import (
+    ABLATIONS,
+    BEFORE,
+    CEILING_N,
+    SAMPLE,
+    SESSION,
+    ablation_paths,
+    keras_paths,
+    ort_paths,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("jax", "tensorflow", "torch")
 ORT = "onnxruntime"
-SAMPLE, RUN, SESSION = "Generator.sample", "Generator.run", "InferenceSession.run"
-PREDICT, DIRECT, COMPILED = "predict", "direct call", "direct call, compiled"
-GRAPHS = {  # --ablation: the same export with parts of ganctl's rewrite (plugins/ganctl_export/_rewrite.py) off
-    "plain.onnx": ("upsampling_to_resize", "single_channel_convs_to_depthwise", "constant_subtractions_to_additions"),
-    "resize-only.onnx": ("single_channel_convs_to_depthwise", "constant_subtractions_to_additions"),
+GRAPHS = {  # --ablation: the same export with only these of ganctl's rewrites (plugins/ganctl_export/_rewrite.py)
+    "plain.onnx": (),
+    "resize-only.onnx": ("upsampling_to_resize",),
 }
-BEFORE = "5c40b29"  # the commit whose Generator per-call code the ablation compares with
 WARMUP = 5
-CEILING_N = 2048
 
 
 # ============================================================================================
@@ -91,340 +95,100 @@ CEILING_N = 2048
 
 def prepare(args: argparse.Namespace, workdir: Path) -> Path:
     """The run directory to time, with exports/generator.onnx (and plain.onnx with --ablation)."""
-    ganctl = [sys.executable, "-m", "ganctl"]
-    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    from ganctl.runs.rundir import export_path
+
+    env = {"KERAS_BACKEND": "jax"}
     if args.run:
         run = Path(args.run).resolve()
     else:
         run = workdir / "run"
         print("training a copy of recipes/quickstart.yaml (1 epoch of 2 steps) ...", file=sys.stderr, flush=True)
-        subprocess.run([*ganctl, "train", "recipes/quickstart.yaml", "--set", "train.epochs=1",
-                        "--set", "train.steps_per_epoch=2", "--out", str(run), "-q"],
-                       check=True, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
-    if not (run / "exports" / "generator.onnx").is_file():
+        harness.train_briefly("recipes/quickstart.yaml", run, env)
+    if not export_path(run).is_file():
         print("exporting it (ganctl export RUN --onnx) ...", file=sys.stderr, flush=True)
-        subprocess.run([*ganctl, "export", str(run), "--onnx"], check=True, cwd=ROOT, env=env,
-                       stdout=subprocess.DEVNULL)
+        harness.run(harness.ganctl("export", str(run), "--onnx"), env)
     if args.ablation:
         for name in GRAPHS:
-            subprocess.run([sys.executable, __file__, "--export-variant", name, str(run), str(workdir / name)],
-                           check=True, cwd=ROOT, env=env)
-        old = subprocess.run(["git", "show", f"{BEFORE}:ganctl/inference.py"], cwd=ROOT, capture_output=True, text=True)
+            harness.run([sys.executable, __file__, "--export-variant", name, str(run), str(workdir / name)], env)
+        old = harness.run(["git", "show", f"{BEFORE}:ganctl/inference.py"], check=False)
         if old.returncode == 0:
             (workdir / "inference_before.py").write_text(old.stdout)
     return run
 
 
 def export_variant(variant: str, run: str, out: str) -> None:
-    """Export ``run``'s generator as the onnx exporter does, with the rewrites ``GRAPHS[variant]`` off."""
-    from ganctl import api, exporting
-    from ganctl.generate import open_trained
+    """Export ``run``'s generator as the onnx exporter does, with only the rewrites ``GRAPHS[variant]``."""
+    from ganctl import exporting
     from ganctl.plugins import get_host
-    from ganctl_export import onnx as onnx_exporter
+    from ganctl.runs.trained import open_trained
 
     host = get_host()
     trained = open_trained(Path(run), host)
-    session = trained.session
-    for name in GRAPHS[variant]:  # these rewrites, switched off
-        setattr(onnx_exporter, name, lambda *args: 0)
     _, exporter = exporting.make_exporter(host, "onnx", source="bench")
-    source = api.ExportSource(
-        generator=exporting._called_network(session), spec=session.spec, latent_dim=session.model.latent_dim,
-        conditional=session.model.conditional, backend=session.backend,
-        metadata=exporting.metadata(session, trained.checkpoint.progress.step),
-    )
-    exporter.export(source, Path(out))
+    exporter.rewrites = GRAPHS[variant]
+    exporter.export(exporting.export_source(trained.session, trained.checkpoint.progress.step), Path(out))
 
 
 # ============================================================================================
-# Children: one builds and times the onnxruntime paths, one per backend the Keras paths
+# Children: one builds and times the onnxruntime paths (bench/inference_paths.py), one per
+# backend the Keras paths
 # ============================================================================================
-
-Path_ = Callable[[int, int], Any]
-"""A timed path: ``f(batch, i)`` runs one call at a batch size (``i`` numbers the calls)."""
-
-
-def inputs(latent_dim: int, num_classes: int, batch: int) -> tuple[Any, Any]:
-    """The latents and labels ``Generator.sample(batch, seed=0)`` draws (labels int64, or None)."""
-    import numpy as np
-
-    from ganctl.sampling import latents, sample_labels
-
-    labels = sample_labels(batch, num_classes)
-    return latents(0, batch, latent_dim), None if labels is None else labels.astype(np.int64)
-
-
-ABLATIONS: dict[str, dict[str, Any]] = {
-    "optimisation level extended": {"level": "ORT_ENABLE_EXTENDED"},
-    "optimisation level basic": {"level": "ORT_ENABLE_BASIC"},
-    "1 thread": {"threads": 1},
-    "no spinning": {"spinning": "0"},
-    "IO binding, preallocated output": {"iobinding": True},
-    "graph without ganctl's rewrite": {"graph": "plain.onnx"},
-    "graph with only the up-sampling rewrite": {"graph": "resize-only.onnx"},
-    f"Generator.sample as of {BEFORE}": {"before": True},
-    f"Generator.sample as of {BEFORE}, graph without ganctl's rewrite": {"before": True, "graph": "plain.onnx"},
-}
-"""``--ablation``: one child process each, timing a raw ``InferenceSession.run`` with one change from
-what ``Generator`` does (separate processes: two sessions in one process would share the cores
-with each other's spinning threads)."""
-
-
-def _feeds(latent_dim: int, num_classes: int, batches: list[int]) -> dict[int, dict[str, Any]]:
-    feeds = {}
-    for batch in batches:
-        z, labels = inputs(latent_dim, num_classes, batch)
-        feeds[batch] = {"z": z} if labels is None else {"z": z, "label": labels}
-    return feeds
-
-
-def ort_paths(run: Path, batches: list[int]) -> tuple[dict[str, Path_], dict[str, Any]]:
-    from ganctl.inference import Generator
-
-    generator = Generator.open(run / "exports" / "generator.onnx", provider="cpu")
-    session = generator._session
-    feeds = _feeds(generator.latent_dim, generator.num_classes, batches)
-    paths: dict[str, Path_] = {
-        SAMPLE: lambda batch, i: generator.sample(batch, seed=i),
-        RUN: lambda batch, i: generator.run(feeds[batch]["z"], feeds[batch].get("label")),
-        SESSION: lambda batch, i: session.run(["images"], feeds[batch]),
-    }
-    info = {"threads": generator.threads, "providers": generator.providers,
-            "macs_per_sample": macs_per_sample(generator.path, generator.latent_dim, generator.num_classes),
-            "ceiling": ceiling(generator.threads)}
-    return paths, info
-
-
-def ablation_paths(name: str, run: Path, batches: list[int], workdir: Path) -> tuple[dict[str, Path_], dict[str, Any]]:
-    """One raw session, made as ``Generator.open`` makes it but for the change ``ABLATIONS[name]``."""
-    import numpy as np
-    import onnxruntime as ort
-
-    from ganctl.inference import Generator
-
-    change = ABLATIONS[name]
-    if change.get("before"):  # Generator's own code as of BEFORE: its sample(), on its own session
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location("inference_before", workdir / "inference_before.py")
-        if spec is None or spec.loader is None or not (workdir / "inference_before.py").is_file():
-            raise SystemExit(f"cannot read ganctl/inference.py as of {BEFORE} (git show)")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module  # dataclasses look their module up there
-        spec.loader.exec_module(module)
-        old = module.Generator.open(workdir / change["graph"] if "graph" in change else run / "exports" / "generator.onnx",
-                                    provider="cpu")
-        return {name: lambda batch, i: old.sample(batch, seed=i)}, {}
-    generator = Generator.open(run / "exports" / "generator.onnx", provider="cpu")  # its settings, metadata
-    options = ort.SessionOptions()
-    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, change.get("level", "ORT_ENABLE_ALL"))
-    options.intra_op_num_threads = change.get("threads", generator.threads)
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    if "spinning" in change:
-        options.add_session_config_entry("session.intra_op.allow_spinning", change["spinning"])
-    path = workdir / change["graph"] if "graph" in change else generator.path
-    del generator
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    meta = session.get_modelmeta().custom_metadata_map
-    shape = json.loads(meta["ganctl.data_shape"])
-    feeds = _feeds(int(meta["ganctl.latent_dim"]), int(meta["ganctl.num_classes"]), batches)
-    if not change.get("iobinding"):
-        return {name: lambda batch, i: session.run(["images"], feeds[batch])}, {}
-
-    def bound(batch: int, i: int) -> Any:  # inputs bound in place, a fresh output array each call
-        binding = session.io_binding()
-        for key, value in feeds[batch].items():
-            binding.bind_cpu_input(key, value)
-        out = np.empty((batch, *shape), np.float32)
-        binding.bind_output("images", "cpu", 0, np.float32, out.shape, out.ctypes.data)
-        session.run_with_iobinding(binding)
-        return out
-
-    return {name: bound}, {}
-
-
-def macs_per_sample(path: Path, latent_dim: int, num_classes: int) -> dict[str, int]:
-    """Multiply-accumulates per sample of each Conv, ConvTranspose, Gemm and MatMul, by operator type."""
-    import math
-
-    import onnx
-
-    from ganctl_export._rewrite import values_at
-
-    def feeds(batch: int) -> dict[str, Any]:
-        z, labels = inputs(latent_dim, num_classes, batch)
-        return {"z": z} if labels is None else {"z": z, "label": labels}
-
-    model = onnx.load(str(path))
-    values = values_at(model, feeds)[1]  # at batch 1: per sample
-    for tensor in model.graph.initializer:
-        values.setdefault(tensor.name, onnx.numpy_helper.to_array(tensor))
-    counts: dict[str, int] = {}
-    for node in model.graph.node:
-        shapes = [values[name].shape if name in values else None for name in node.input]
-        out = values[node.output[0]].shape
-        if node.op_type == "Conv":  # W: [M, C/group, kh, kw]; out: [N, M, ...]
-            macs = math.prod(out) * math.prod(shapes[1][1:])
-        elif node.op_type == "ConvTranspose":  # W: [C, M/group, kh, kw]; each input value fans out
-            macs = math.prod(shapes[0]) * math.prod(shapes[1][1:])
-        elif node.op_type in ("MatMul", "Gemm"):
-            trans_a = any(a.name == "transA" and a.i for a in node.attribute)
-            k = shapes[0][-2] if trans_a else shapes[0][-1]
-            macs = math.prod(out) * k
-        else:
-            continue
-        counts[node.op_type] = counts.get(node.op_type, 0) + macs
-    return counts
-
-
-def ceiling(threads: int) -> dict[str, float]:
-    """GFLOP/s of the best of 5 float32 MatMuls of CEILING_N x CEILING_N: onnxruntime (``threads``) and NumPy."""
-    import numpy as np
-    import onnx
-    import onnxruntime as ort
-    from onnx import TensorProto, helper
-
-    n = CEILING_N
-    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "matmul",
-                              [helper.make_tensor_value_info(x, TensorProto.FLOAT, [n, n]) for x in "ab"],
-                              [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 10
-    onnx.checker.check_model(model)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    rng = np.random.default_rng(0)
-    a, b = rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
-
-    def best(call: Callable[[], Any]) -> float:
-        call()
-        times = []
-        for _ in range(5):
-            began = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - began)
-        return 2 * n**3 / min(times) / 1e9
-
-    return {"onnxruntime_gflops": best(lambda: session.run(["c"], {"a": a, "b": b})),
-            "numpy_gflops": best(lambda: a @ b)}
-
-
-def keras_paths(backend: str, run: Path, batches: list[int]) -> tuple[dict[str, Path_], dict[str, Any]]:
-    import keras
-    import numpy as np
-
-    from ganctl.generate import open_trained
-    from ganctl.plugins import get_host
-
-    trained = open_trained(run, get_host(), backend)
-    session = trained.session
-    engine, model = session.engine, session.model
-    engine.sync()
-    network = model.generator
-    conditional = model.conditional
-    feeds = {}
-    for batch in batches:
-        z, labels = inputs(model.latent_dim, session.spec.num_classes if conditional else 0, batch)
-        feeds[batch] = (z, None if labels is None else labels.astype(np.int32))
-
-    def predict(batch: int, i: int) -> Any:
-        z, labels = feeds[batch]
-        return network.predict(z if labels is None else [z, labels], batch_size=batch, verbose=0)
-
-    def direct(batch: int, i: int) -> Any:  # session.engine.generate, less its one-off sync
-        with engine.inference():
-            return np.asarray(keras.ops.convert_to_numpy(model.generate(*feeds[batch])))
-
-    paths: dict[str, Path_] = {PREDICT: predict, DIRECT: direct}
-    if backend == "jax":
-        import jax
-        import jax.numpy as jnp
-
-        # copies: predict donates the variables' buffers, which would delete these otherwise
-        trainable = [jnp.array(v.value, copy=True) for v in network.trainable_variables]
-        other = [jnp.array(v.value, copy=True) for v in network.non_trainable_variables]
-
-        @jax.jit
-        def call(trainable: Any, other: Any, x: Any) -> Any:
-            return network.stateless_call(trainable, other, x, training=False)[0]
-
-        def compiled(batch: int, i: int) -> Any:
-            z, labels = feeds[batch]
-            return np.asarray(call(trainable, other, z if labels is None else [z, labels]))
-
-        paths[COMPILED] = compiled
-    elif backend == "tensorflow":
-        import tensorflow as tf
-
-        function = tf.function(lambda x: network(x, training=False), reduce_retracing=True)
-
-        def compiled(batch: int, i: int) -> Any:
-            z, labels = feeds[batch]
-            return function(z if labels is None else [z, labels]).numpy()
-
-        paths[COMPILED] = compiled
-    return paths, {"backend": backend}
-
-
-def versions() -> dict[str, str]:
-    found = {}
-    for name in ("keras", "jax", "tensorflow", "torch", "onnxruntime", "numpy"):
-        if name in sys.modules:
-            found[name] = getattr(sys.modules[name], "__version__", "?")
-    return found
 
 
 def child_main(kind: str, run: Path, batches: list[int], workdir: Path) -> None:
-    """Build and warm up, say ready; then run one block per command until stdin closes."""
-    proto = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)  # whatever the libraries print goes to stderr, never into the protocol
-    began = time.perf_counter()
-    if kind == ORT:
-        paths, info = ort_paths(run, batches)
-    elif kind.startswith("ablation:"):
-        paths, info = ablation_paths(kind.removeprefix("ablation:"), run, batches, workdir)
-    else:
-        from ganctl.backend import activate
+    """Build and warm up, say ready; then run one block per request until the parent closes the pipe."""
 
-        activate(kind)
-        paths, info = keras_paths(kind, run, batches)
-    per_call = {}
-    for batch in batches:
-        for name, path in paths.items():
-            for i in range(WARMUP):
-                path(batch, i)
-            start = time.perf_counter()
-            path(batch, WARMUP)
-            per_call[f"{name}|{batch}"] = time.perf_counter() - start
-    proto.write(json.dumps({"paths": list(paths), "info": info, "per_call": per_call, "versions": versions(),
-                            "setup_s": time.perf_counter() - began}) + "\n")
-    i = WARMUP + 1
-    for line in sys.stdin:
-        command = json.loads(line)
-        batch, calls = command["batch"], command["calls"]
-        names = list(paths) if command["flip"] == 0 else list(paths)[::-1]
-        # Untimed first: after another process had the CPUs, onnxruntime's first calls run 2-3x
-        # slower for 50-100 ms (its threads are placed again), which would fall on whichever path
-        # comes first.
-        settle = time.perf_counter() + command["settle"]
-        while True:
-            paths[names[0]](batch, i)
-            i += 1
-            if time.perf_counter() >= settle:
-                break
-        times: dict[str, list[float]] = {}
-        for name in names:
-            path, spent = paths[name], []
-            for _ in range(calls[name]):
+    def build() -> tuple[dict[str, Any], harness.Answer]:
+        began = time.perf_counter()
+        if kind == ORT:
+            paths, info = ort_paths(run, batches)
+        elif kind.startswith("ablation:"):
+            paths, info = ablation_paths(kind.removeprefix("ablation:"), run, batches, workdir)
+        else:
+            from ganctl.engine.backends import activate
+
+            activate(kind)
+            paths, info = keras_paths(kind, run, batches)
+        per_call = {}
+        for batch in batches:
+            for name, path in paths.items():
+                for i in range(WARMUP):
+                    path(batch, i)
                 start = time.perf_counter()
-                path(batch, i)
-                spent.append(time.perf_counter() - start)
+                path(batch, WARMUP)
+                per_call[f"{name}|{batch}"] = time.perf_counter() - start
+        ready = {"paths": list(paths), "info": info, "per_call": per_call,
+                 "versions": harness.versions(("keras", "jax", "tensorflow", "torch", "onnxruntime", "numpy")),
+                 "setup_s": time.perf_counter() - began}
+        i = WARMUP + 1
+
+        def run_block(request: dict[str, Any]) -> dict[str, Any]:
+            nonlocal i
+            batch, calls = request["batch"], request["calls"]
+            names = list(paths) if request["flip"] == 0 else list(paths)[::-1]
+            # Untimed first: after another process had the CPUs, onnxruntime's first calls run 2-3x
+            # slower for 50-100 ms (its threads are placed again), which would fall on whichever path
+            # comes first.
+            settle = time.perf_counter() + request["settle"]
+            while True:
+                paths[names[0]](batch, i)
                 i += 1
-            times[name] = spent
-        proto.write(json.dumps({"times": times}) + "\n")
+                if time.perf_counter() >= settle:
+                    break
+            times: dict[str, list[float]] = {}
+            for name in names:
+                path, spent = paths[name], []
+                for _ in range(calls[name]):
+                    start = time.perf_counter()
+                    path(batch, i)
+                    spent.append(time.perf_counter() - start)
+                    i += 1
+                times[name] = spent
+            return {"times": times}
+
+        return ready, run_block
+
+    harness.serve(build)
 
 
 # ============================================================================================
@@ -432,23 +196,15 @@ def child_main(kind: str, run: Path, batches: list[int], workdir: Path) -> None:
 # ============================================================================================
 
 
-class Child:
+class Child(harness.Child):
+    """A child process for the onnxruntime paths, one ablation, or one Keras backend."""
+
     def __init__(self, kind: str, args: argparse.Namespace, run: Path, workdir: Path) -> None:
         self.kind = kind
-        self.log = workdir / f"{kind}.log"
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
-        if kind in BACKENDS:
-            env["KERAS_BACKEND"] = kind
         command = [sys.executable, __file__, "--child", kind, "--run", str(run), "--workdir", str(workdir),
                    "--batches", ",".join(map(str, args.batches))]
-        with self.log.open("w") as log:
-            self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                         text=True, cwd=ROOT, env=env)
-        self.ready = self.receive()
+        super().__init__(kind, command, workdir / f"{kind}.log", {"KERAS_BACKEND": kind} if kind in BACKENDS else {})
         self.paths: list[str] = self.ready["paths"]
-
-    def receive(self) -> dict[str, Any]:
-        return receive(self.proc, self.log, self.kind)
 
     def calls(self, batch: int, seconds: float) -> dict[str, int]:
         """Calls per block for each path: about ``seconds`` of them, at least one."""
@@ -456,68 +212,7 @@ class Child:
                 for name in self.paths}
 
     def run(self, batch: int, calls: dict[str, int], flip: int, settle: float) -> dict[str, list[float]]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps({"batch": batch, "calls": calls, "flip": flip, "settle": settle}) + "\n")
-        self.proc.stdin.flush()
-        return self.receive()["times"]
-
-    def close(self) -> None:
-        stop(self.proc)
-
-
-# -- what else the machine is doing ----------------------------------------------------------------
-
-
-def _cpu_jiffies() -> tuple[int, int]:
-    """(busy, total) CPU time of the whole machine so far, in clock ticks (Linux /proc/stat)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return sum(fields[:8]) - idle, sum(fields[:8])
-
-
-def _own_jiffies(pids: list[int]) -> int:
-    """CPU time (user + system, clock ticks) of these processes so far."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except (OSError, IndexError, ValueError):
-            pass
-    return total
-
-
-class Load:
-    """The share of the machine's CPU time used by processes other than this benchmark."""
-
-    def __init__(self, pids: list[int]) -> None:
-        self.pids = pids
-        self.available = Path("/proc/stat").is_file()
-        self.reset()
-
-    def reset(self) -> None:
-        if self.available:
-            self.busy, self.total = _cpu_jiffies()
-            self.own = _own_jiffies(self.pids)
-
-    def foreign(self) -> float:
-        """Since the last reset: other processes' CPU time over all of the machine's (0 to 1)."""
-        if not self.available:
-            return 0.0
-        busy, total = _cpu_jiffies()
-        own = _own_jiffies(self.pids)
-        share = max(0.0, (busy - self.busy) - (own - self.own)) / max(1, total - self.total)
-        return share
-
-    def wait_until_quiet(self, threshold: float, patience: float) -> float:
-        """Wait (at most ``patience`` seconds) for a second in which others use under ``threshold``."""
-        deadline = time.monotonic() + patience
-        while True:
-            self.reset()
-            time.sleep(1.0)
-            share = self.foreign()
-            if share < threshold or time.monotonic() > deadline:
-                return share
+        return self.ask({"batch": batch, "calls": calls, "flip": flip, "settle": settle})["times"]
 
 
 # -- summaries ----------------------------------------------------------------------------------------
@@ -628,8 +323,7 @@ def one_round(children: list[Child], calls: dict[tuple[str, int], dict[str, int]
     """Every child runs a block of each of its paths at each batch size, one child at a time."""
     results: dict[str, Any] = {}
     for batch in batches:
-        shift = index % len(children)  # rotate which child goes first
-        for child in children[shift:] + children[:shift]:
+        for child in harness.rotated(children, index):  # rotate which child goes first
             times = child.run(batch, calls[(child.kind, batch)], index % 2, settle)
             for name, spent in times.items():
                 results[f"{child.kind}|{name}|{batch}"] = {"times": spent, "rate": batch * len(spent) / sum(spent)}
@@ -647,16 +341,15 @@ def parent_main(args: argparse.Namespace) -> None:
         kept: list[dict[str, Any]] = []
         try:
             for kind in kinds:
-                print(f"starting {kind} ...", file=sys.stderr, flush=True)
-                children.append(Child(kind, args, run, workdir))
-                print(f"  ready after {children[-1].ready['setup_s']:.0f} s", file=sys.stderr, flush=True)
+                children.append(harness.start(kind, lambda k=kind: Child(k, args, run, workdir)))
             calls = {(c.kind, b): c.calls(b, args.slice) for c in children for b in args.batches}
-            load = Load([os.getpid(), *(c.proc.pid for c in children)])
+            load = harness.Load([os.getpid(), *(c.pid for c in children)])
             while len(kept) < args.rounds and len(rounds) < args.max_rounds:
-                before = load.wait_until_quiet(args.threshold, args.patience) if args.patience > 0 else 0.0
+                # a share /proc/stat cannot tell (not Linux) counts as 0: every round is kept
+                before = (load.wait_until_quiet(args.threshold, args.patience) or 0.0) if args.patience > 0 else 0.0
                 load.reset()
                 results = one_round(children, calls, args.batches, len(rounds), args.settle)
-                share = load.foreign()
+                share = load.foreign() or 0.0
                 rounds.append({"results": results, "foreign": share, "foreign_before": before})
                 if share <= args.threshold:
                     kept.append(rounds[-1])
@@ -674,7 +367,8 @@ def parent_main(args: argparse.Namespace) -> None:
     versions: dict[str, str] = {}
     for child in children:
         versions.update(child.ready["versions"])
-    meta = {"machine": machine(), "versions": versions, "rounds_run": len(rounds), "kept": [rounds.index(r) for r in kept],
+    meta = {"machine": harness.machine(), "versions": versions, "rounds_run": len(rounds),
+            "kept": [rounds.index(r) for r in kept],
             "foreign": [r["foreign"] for r in rounds], "threshold": args.threshold,
             "wall_s": time.perf_counter() - began, **children[0].ready["info"],
             "model": str(run) if args.run else "a copy of recipes/quickstart.yaml trained for 1 epoch of 2 steps"}

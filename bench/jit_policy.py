@@ -14,9 +14,10 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
+
+import harness  # bench/harness.py (scripts run as python bench/NAME.py)
 
 MODES = {
     "jax": ["jit", "eager"],
@@ -31,14 +32,14 @@ def child(backend: str, rounds: int, steps: int) -> None:
     os.environ["KERAS_BACKEND"] = backend
     import numpy as np
 
-    from ganctl.backend import activate
+    from ganctl.engine.backends import activate
 
     activate(backend)
     from ganctl.engine import engine_for
-    from ganctl.optim import make_optimizer
     from ganctl.plugins import get_host
-    from ganctl.recipe import load_recipe
-    from ganctl.session import build_model
+    from ganctl.recipe.load import load_recipe
+    from ganctl.session.assemble import build_model
+    from ganctl.session.optimizers import make_optimizer
 
     module = engine_for(backend)
     host = get_host()
@@ -52,9 +53,7 @@ def child(backend: str, rounds: int, steps: int) -> None:
         optimizers = {p: make_optimizer(recipe.train.optimizer_for(p), p) for p in model.players}
         engine = module.Engine(model, optimizers, jit=mode not in ("eager",))
         if mode == "tf.function+xla":
-            import tensorflow as tf
-
-            engine._compile = lambda fn: tf.function(fn, jit_compile=True, reduce_retracing=True)  # noqa: B023
+            engine.xla = True
         engines[mode] = engine
     rng = np.random.default_rng(0)
     images = rng.uniform(-1, 1, (BATCH, 8, 8, 1)).astype(np.float32)
@@ -89,9 +88,9 @@ def main() -> None:
     print(f"| backend | mode | samples/s (median of {args.rounds}) | vs auto's choice |")
     print("| --- | --- | ---: | ---: |")
     for backend in args.backends.split(","):
-        done = subprocess.run(
+        done = harness.run(
             [sys.executable, __file__, "--child", backend, "--rounds", str(args.rounds), "--steps", str(args.steps)],
-            capture_output=True, text=True, env={**os.environ, "GANCTL_LOAD_PLUGINS": ""},
+            env={"GANCTL_LOAD_PLUGINS": ""}, check=False,
         )
         if done.returncode != 0:
             print(f"| {backend} | failed: {done.stderr.strip().splitlines()[-1]} | | |")

@@ -33,13 +33,12 @@ import statistics
 import time
 from pathlib import Path
 
+import harness  # bench/harness.py (scripts run as python bench/NAME.py)
 import numpy as np
 import scipy
 import scipy.linalg
 
 import ganctl_metrics
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def reference_frechet(mu1, sigma1, mu2, sigma2, eps=1e-6):
@@ -71,15 +70,6 @@ def timed(fn):
     start = time.perf_counter()
     value = fn()
     return time.perf_counter() - start, value
-
-
-def summary(times):
-    return {
-        "median_s": statistics.median(times),
-        "min_s": min(times),
-        "max_s": max(times),
-        "runs": len(times),
-    }
 
 
 def main() -> None:
@@ -154,9 +144,9 @@ def main() -> None:
 
     fd_label = f"frechet_distance, {args.dim}-d ({samples} x {args.dim} features)"
     results = {
-        "feature_statistics": {**summary([stats_time]), "case": f"{samples} x {args.dim}"},
+        "feature_statistics": {**harness.summary([stats_time], "_s"), "case": f"{samples} x {args.dim}"},
         "frechet_distance": {
-            **summary(ours),
+            **harness.summary(ours, "_s"),
             "case": fd_label,
             "fid": value,
             "method": details["method"],
@@ -165,7 +155,10 @@ def main() -> None:
         },
     }
     if reference:
-        results["sqrtm_reference"] = {**summary(reference), "case": "scipy.linalg.sqrtm(sigma1 @ sigma2)"}
+        results["sqrtm_reference"] = {
+            **harness.summary(reference, "_s"),
+            "case": "scipy.linalg.sqrtm(sigma1 @ sigma2)",
+        }
         results["ratio_reference_over_ours"] = statistics.median(reference) / statistics.median(ours)
         results["max_relative_difference"] = max(rel_errors)
     if exact is not None:
@@ -173,12 +166,12 @@ def main() -> None:
         results["relative_difference_to_exact"] = exact_errors
     if kid_times:
         results["kid"] = {
-            **summary(kid_times),
+            **harness.summary(kid_times, "_s"),
             "case": f"{args.small_n} x {args.small_dim}, 100 subsets of 1000",
             "value": kid_value,
         }
         results["prdc"] = {
-            **summary(prdc_times),
+            **harness.summary(prdc_times, "_s"),
             "case": f"{args.small_n} x {args.small_dim}, k=5",
             "value": prdc_value,
         }

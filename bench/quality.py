@@ -23,17 +23,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import harness  # bench/harness.py (scripts run as python bench/NAME.py)
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
 SETUPS = {
     # generator recipe -> (its classifier's recipe, the n of the record)
     "quickstart": ("digits-classifier", 360),
@@ -46,11 +43,11 @@ HEADLINES = [("fid", "fid"), ("kid", "kid"), ("prdc", "precision"), ("prdc", "re
 
 def train(recipe: str, out: Path, seed: int | None) -> Path:
     """Train ``recipes/RECIPE.yaml`` into ``out`` (with ``seed`` when given); the run directory."""
-    args = [sys.executable, "-m", "ganctl", "train", f"recipes/{recipe}.yaml", "--out", str(out), "-q"]
+    args = ["train", f"recipes/{recipe}.yaml", "--out", str(out), "-q"]
     if seed is not None:
         args += ["--set", f"seed={seed}"]
     print(f"training {recipe} (seed {seed if seed is not None else 'of the recipe'}) into {out} ...", flush=True)
-    subprocess.run(args, check=True, cwd=ROOT, env={**os.environ})
+    harness.run(harness.ganctl(*args))
     return out
 
 
@@ -70,7 +67,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write every value and protocol here")
     args = parser.parse_args()
 
-    from ganctl import evaluation
+    from ganctl.evaluation.metrics import evaluate, request
+    from ganctl.evaluation.subjects import Subject, floor_subject, subject_from_run
     from ganctl.plugins import get_host
 
     classifier_recipe, default_n = SETUPS[args.recipe]
@@ -82,31 +80,31 @@ def main() -> None:
 
     host = get_host()
     features = {"plugin": "classifier", "model": str(classifier)}
-    conditional = evaluation.subject_from_run(runs[0], host).conditional
+    conditional = subject_from_run(runs[0], host).conditional
     metrics = METRICS + (["class-accuracy"] if conditional else [])
-    requests = [evaluation.request(host, name, features) for name in metrics]
+    requests = [request(host, name, features) for name in metrics]
     rows: dict[str, dict[str, float]] = {}
     protocols: dict[str, Any] = {}
-    first = evaluation.subject_from_run(runs[0], host)
-    held_out, reference = evaluation.floor_subject(first.data, host, first.spec, first.conditional,
+    first = subject_from_run(runs[0], host)
+    held_out, reference = floor_subject(first.data, host, first.spec, first.conditional,
                                                    trained_on=first.data)
     for run in runs:
-        subject = evaluation.subject_from_run(run, host)
-        results = evaluation.evaluate(subject, requests, host, n=n, seed=args.eval_seed, real=reference)
+        subject = subject_from_run(run, host)
+        results = evaluate(subject, requests, host, n=n, seed=args.eval_seed, real=reference)
         rows[str(run)] = values(results)
         protocols[str(run)] = [r.to_dict() for r in results]
         print(f"{run}: " + ", ".join(f"{k} {v:.4g}" for k, v in rows[str(run)].items()
                                      if not k.startswith("class-accuracy/class_")), flush=True)
-    floor = evaluation.evaluate(held_out, requests, host, n=n, seed=args.eval_seed, real=reference)
+    floor = evaluate(held_out, requests, host, n=n, seed=args.eval_seed, real=reference)
     rows["floor"] = values(floor)
     protocols["floor"] = [r.to_dict() for r in floor]
-    noise = evaluation.Subject(
+    noise = Subject(
         name="uniform noise", spec=first.spec, conditional=first.conditional, data=first.data, engine="numpy",
         draw=lambda z, labels: z,
         sampler=lambda count, seed: (np.random.default_rng(seed).uniform(-1, 1, (count, *first.spec.shape))
                                      .astype(np.float32),
                                      np.arange(count) % first.spec.num_classes if first.conditional else None))
-    rows["noise"] = values(evaluation.evaluate(noise, requests, host, n=n, seed=args.eval_seed, real=reference))
+    rows["noise"] = values(evaluate(noise, requests, host, n=n, seed=args.eval_seed, real=reference))
 
     generated = [rows[str(run)] for run in runs]
     print(f"\n{args.recipe}: n = {n} per side, classifier {classifier}, evaluation seed {args.eval_seed}\n")

@@ -11,22 +11,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import subprocess
-import sys
 import tempfile
-import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import harness  # bench/harness.py (scripts run as python bench/NAME.py)
 
 
 def once(cache: str, out: str) -> float:
-    env = {**os.environ, "GANCTL_CACHE_DIR": cache}
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "ganctl", "train", "recipes/quickstart.yaml", "--out", out, "-q"],
-                   check=True, capture_output=True, cwd=ROOT, env=env)
-    return time.perf_counter() - start
+    """Seconds of one ``ganctl train recipes/quickstart.yaml``, with ``cache`` as its compilation cache."""
+    return harness.run(harness.ganctl("train", "recipes/quickstart.yaml", "--out", out, "-q"),
+                       {"GANCTL_CACHE_DIR": cache}).seconds
 
 
 def main() -> None:
@@ -42,7 +35,8 @@ def main() -> None:
     print("| cache | runs | median s | min s | max s |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, values in (("cold", cold), ("warm", warm)):
-        print(f"| {name} | {len(values)} | {statistics.median(values):.1f} | {min(values):.1f} | {max(values):.1f} |")
+        s = harness.summary(values)
+        print(f"| {name} | {s['runs']} | {s['median']:.1f} | {s['min']:.1f} | {s['max']:.1f} |")
 
 
 if __name__ == "__main__":

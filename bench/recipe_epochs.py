@@ -22,28 +22,22 @@ import os
 import re
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+import harness  # bench/harness.py (scripts run as python bench/NAME.py)
 import yaml
-from common import machine  # bench/common.py (scripts run as python bench/NAME.py)
 
-ROOT = Path(__file__).resolve().parent.parent
 DONE = re.compile(r"^epoch (\d+)/(\d+) done")
-BASELINE = ROOT / "recipes" / "quickstart.yaml"
+BASELINE = harness.ROOT / "recipes" / "quickstart.yaml"
 
 
 def steps_and_batch(recipe: Path, backend: str) -> tuple[int, int]:
     """Steps per epoch and batch size, as ganctl resolves them (through `ganctl recipe show`)."""
-    shown = subprocess.run([sys.executable, "-m", "ganctl", "recipe", "show", str(recipe), "--json"],
-                           check=True, capture_output=True, text=True, cwd=ROOT)
-    train = json.loads(shown.stdout)["train"]
-    info = subprocess.run([sys.executable, "-m", "ganctl", "data", "info", str(recipe), "--json"],
-                          check=True, capture_output=True, text=True, cwd=ROOT)
-    examples = json.loads(info.stdout)["examples"]
+    train = json.loads(harness.run(harness.ganctl("recipe", "show", str(recipe), "--json")).stdout)["train"]
+    examples = json.loads(harness.run(harness.ganctl("data", "info", str(recipe), "--json")).stdout)["examples"]
     return train.get("steps_per_epoch") or examples // train["batch_size"], train["batch_size"]
 
 
@@ -51,11 +45,11 @@ def epochs_of(recipe: Path, backend: str, epochs: int, scratch: str) -> dict[str
     """Seconds of each epoch (wall time between `done` lines) and of the whole command."""
     env = {**os.environ, "KERAS_BACKEND": backend, "GANCTL_LOAD_PLUGINS": ""}
     out = Path(scratch) / f"{recipe.stem}-{backend}"
-    command = [sys.executable, "-m", "ganctl", "train", str(recipe), "--out", str(out),
-               "--set", f"train.epochs={epochs}", "--set", "export=[]", "--set", "metrics=[]"]
+    command = harness.ganctl("train", str(recipe), "--out", str(out),
+                             "--set", f"train.epochs={epochs}", "--set", "export=[]", "--set", "metrics=[]")
     began = time.perf_counter()
     marks = [began]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=harness.ROOT,
                           env=env) as proc:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -75,14 +69,10 @@ def main() -> None:
     parser.add_argument("--busy-ok", action="store_true", help="measure even when the machine is busy")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    load = os.getloadavg()[0]
-    busy = load > 0.5
-    if busy and not args.busy_ok:
-        raise SystemExit(f"the 1-minute load average is {load:.2f}: the machine is busy, so the figures would not "
-                         "be ganctl's. Stop what runs, or pass --busy-ok to mark them.")
+    load, busy = harness.refuse_if_busy(args.busy_ok)
     recipe = args.recipe.resolve()
     name = yaml.safe_load(recipe.read_text())["name"]
-    results: dict[str, Any] = {"recipe": name, "machine": machine(), "load_average_at_start": load,
+    results: dict[str, Any] = {"recipe": name, "machine": harness.machine(), "load_average_at_start": load,
                                "busy": busy, "backends": {}}
     with tempfile.TemporaryDirectory() as scratch:
         for backend in args.backends:

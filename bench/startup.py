@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import subprocess
 import sys
-import time
+
+import harness  # bench/harness.py (scripts run as python bench/NAME.py)
 
 CASES = {
     "baseline: import typer, rich, pluggy, yaml": [sys.executable, "-c", "import typer, rich, pluggy, yaml"],
@@ -30,9 +30,7 @@ def main() -> None:
     times: dict[str, list[float]] = {name: [] for name in CASES}
     for _ in range(args.runs):
         for name, cmd in CASES.items():
-            start = time.perf_counter()
-            subprocess.run(cmd, check=True, capture_output=True)
-            times[name].append(time.perf_counter() - start)
+            times[name].append(harness.run(cmd).seconds)
     base = statistics.median(times[next(iter(CASES))])
     print(f"{'case':45} {'median ms':>10} {'ratio':>7}")
     for name, values in times.items():

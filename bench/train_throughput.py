@@ -6,7 +6,7 @@ backend; on its best CPU backend at least 1.3x a plain PyTorch loop (nn.Module +
 Variants, per case (the quickstart's 8x8 dcgan; a 28x28 one of Fashion-MNIST's shape):
 
 * ``ganctl``: the model, optimizers and engine built as ``open_session`` builds them
-  (``train.jit: auto``), stepped by the trainer's own ``Trainer._step``: per iteration each
+  (``train.jit: auto``), stepped by the trainer's own ``Trainer.train_step``: per iteration each
   player updates once on the same batch, with latents drawn on the host, and every logged value
   comes back to the host as a float.
 * ``hand-written``: a second copy of the same Keras networks (same seed: same initial weights)
@@ -48,7 +48,6 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -56,9 +55,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from common import machine, receive, stop  # bench/common.py (scripts run as python bench/NAME.py)
+import harness  # bench/harness.py (scripts run as python bench/NAME.py)
+from train_variants import HAND_STEPS, fixed_batch, ganctl_variant, plain_torch
 
-ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("jax", "tensorflow", "torch")
 PLAIN = "plain-torch"
 
@@ -102,7 +101,7 @@ NOISY = 0.06  # a paired ratio whose (max - min) / median over rounds exceeds th
 def _recipe_and_spec(case: str) -> tuple[Any, Any, Any]:
     from ganctl.api import DataSpec
     from ganctl.plugins import get_host
-    from ganctl.recipe import validate
+    from ganctl.recipe.load import validate
 
     host = get_host()
     raw = json.loads(json.dumps(RECIPE))
@@ -110,302 +109,34 @@ def _recipe_and_spec(case: str) -> tuple[Any, Any, Any]:
     return validate(raw, host, source="bench"), DataSpec(*CASES[case].shape), host
 
 
-def _images(recipe: Any, spec: Any) -> tuple[Any, Any]:
-    """Random uint8 images of the case's shape, as a dataset, and one fixed batch from it."""
-    import numpy as np
-
-    from ganctl.api import ArrayDataset
-
-    rng = np.random.default_rng(12345)
-    raw = rng.integers(0, 256, size=(4 * recipe.train.batch_size, *spec.shape), dtype=np.uint8)
-    dataset = ArrayDataset(raw, raw_range=(0, 255))
-    return dataset, next(dataset.batches(recipe.train.batch_size, seed=0))
-
-
-def _latents(seed: int, step: int, size: int, dim: int, count: int) -> list[Any]:
-    """The latents Trainer._step draws at ``step``: one [size, dim] array per player update."""
-    import numpy as np
-
-    rng = np.random.default_rng([seed, step])
-    return [rng.standard_normal((size, max(dim, 1)), dtype=np.float32) for _ in range(count)]
-
-
-def ganctl_variant(backend: str, case: str) -> tuple[Callable[[int], list[float]], dict[str, Any]]:
-    """An iteration of ganctl's own training loop (Trainer._step) on the recipe's dcgan."""
-    from ganctl.engine import engine_for
-    from ganctl.optim import make_optimizer
-    from ganctl.progress import Reporter
-    from ganctl.session import Session, build_model, resolve_jit
-    from ganctl.trainer import Trainer
-
-    engine_module = engine_for(backend)  # first, as open_session does: it may configure the backend
-    recipe, spec, host = _recipe_and_spec(case)
-    dataset, batch = _images(recipe, spec)
-    model = build_model(recipe, spec, host)
-    optimizers = {p: make_optimizer(recipe.train.optimizer_for(p), f"{p}_optimizer") for p in model.players}
-    jit = resolve_jit(recipe.train.jit, backend)
-    engine = engine_module.Engine(model, optimizers, jit)
-    session = Session(recipe, backend, spec, dataset, model, engine, jit)
-    trainer = Trainer(session, Reporter())
-    schedule = model.schedule()
-
-    def iteration(step: int) -> list[float]:
-        logs = trainer._step(step, batch, schedule)
-        return [logs[f"{p}/loss"] for p in model.players]
-
-    info = {"jit": jit, "players": list(model.players), "batch": recipe.train.batch_size,
-            "latent_dim": model.latent_dim, "seed": recipe.seed, "images": batch.images,
-            "parameters": sum(int(math.prod(v.shape)) for n in model.networks().values()
-                              for v in n.trainable_variables)}
-    return iteration, info
-
-
-def _hand_networks(case: str) -> tuple[Any, Any, Any, Any, Any]:
-    """A second, independent copy of the dcgan's Keras networks (same seed: same weights)."""
-    import keras
-
-    from ganctl.session import build_model
-
-    recipe, spec, host = _recipe_and_spec(case)
-    model = build_model(recipe, spec, host)  # only to build the architecture; not used to train
-    opt = recipe.train.optimizer_for("generator")
-
-    def adam(name: str) -> Any:
-        return keras.optimizers.Adam(learning_rate=opt.learning_rate, beta_1=opt.beta_1, beta_2=opt.beta_2, name=name)
-
-    return model.generator, model.discriminator, adam("g_adam"), adam("d_adam"), recipe
-
-
-def hand_jax(case: str) -> Callable[[Any, Any, Any], list[float]]:
-    import jax
-    import jax.numpy as jnp
-
-    gen, disc, g_opt, d_opt, _ = _hand_networks(case)
-    g_opt.build(gen.trainable_variables)
-    d_opt.build(disc.trainable_variables)
-
-    def g_loss(g_tv, g_ntv, d_tv, d_ntv, z):
-        fake, g_ntv = gen.stateless_call(g_tv, g_ntv, z, training=True)
-        logits, d_ntv = disc.stateless_call(d_tv, d_ntv, fake, training=True)
-        return jnp.mean(jax.nn.softplus(-logits)), (g_ntv, d_ntv)
-
-    def d_loss(d_tv, d_ntv, g_tv, g_ntv, images, z):
-        fake, g_ntv = gen.stateless_call(g_tv, g_ntv, z, training=True)
-        fake_logits, d_ntv = disc.stateless_call(d_tv, d_ntv, fake, training=True)
-        real_logits, d_ntv = disc.stateless_call(d_tv, d_ntv, images, training=True)
-        loss = jnp.mean(jax.nn.softplus(-real_logits)) + jnp.mean(jax.nn.softplus(fake_logits))
-        return loss, (g_ntv, d_ntv)
-
-    g_grad, d_grad = jax.value_and_grad(g_loss, has_aux=True), jax.value_and_grad(d_loss, has_aux=True)
-
-    @jax.jit
-    def g_step(g_tv, g_ntv, d_tv, d_ntv, g_ov, z):
-        (loss, (g_ntv, d_ntv)), grads = g_grad(g_tv, g_ntv, d_tv, d_ntv, z)
-        g_tv, g_ov = g_opt.stateless_apply(g_ov, grads, g_tv)
-        return loss, g_tv, g_ntv, d_ntv, g_ov
-
-    @jax.jit
-    def d_step(d_tv, d_ntv, g_tv, g_ntv, d_ov, images, z):
-        (loss, (g_ntv, d_ntv)), grads = d_grad(d_tv, d_ntv, g_tv, g_ntv, images, z)
-        d_tv, d_ov = d_opt.stateless_apply(d_ov, grads, d_tv)
-        return loss, d_tv, d_ntv, g_ntv, d_ov
-
-    s = {
-        "g_tv": [v.value for v in gen.trainable_variables], "g_ntv": [v.value for v in gen.non_trainable_variables],
-        "d_tv": [v.value for v in disc.trainable_variables], "d_ntv": [v.value for v in disc.non_trainable_variables],
-        "g_ov": [v.value for v in g_opt.variables], "d_ov": [v.value for v in d_opt.variables],
-    }
-
-    def iteration(images: Any, z_g: Any, z_d: Any) -> list[float]:
-        g, s["g_tv"], s["g_ntv"], s["d_ntv"], s["g_ov"] = g_step(s["g_tv"], s["g_ntv"], s["d_tv"], s["d_ntv"], s["g_ov"], z_g)
-        d, s["d_tv"], s["d_ntv"], s["g_ntv"], s["d_ov"] = d_step(s["d_tv"], s["d_ntv"], s["g_tv"], s["g_ntv"], s["d_ov"], images, z_d)
-        return [float(g), float(d)]
-
-    return iteration
-
-
-def hand_tensorflow(case: str) -> Callable[[Any, Any, Any], list[float]]:
-    import tensorflow as tf
-
-    gen, disc, g_opt, d_opt, _ = _hand_networks(case)
-
-    @tf.function
-    def g_step(z):
-        with tf.GradientTape() as tape:
-            logits = disc(gen(z, training=True), training=True)
-            loss = tf.reduce_mean(tf.nn.softplus(-logits))
-        g_opt.apply(tape.gradient(loss, gen.trainable_variables), gen.trainable_variables)
-        return loss
-
-    @tf.function
-    def d_step(images, z):
-        with tf.GradientTape() as tape:
-            fake_logits = disc(gen(z, training=True), training=True)
-            real_logits = disc(images, training=True)
-            loss = tf.reduce_mean(tf.nn.softplus(-real_logits)) + tf.reduce_mean(tf.nn.softplus(fake_logits))
-        d_opt.apply(tape.gradient(loss, disc.trainable_variables), disc.trainable_variables)
-        return loss
-
-    def iteration(images: Any, z_g: Any, z_d: Any) -> list[float]:
-        return [float(g_step(z_g)), float(d_step(images, z_d))]
-
-    return iteration
-
-
-def hand_torch(case: str) -> Callable[[Any, Any, Any], list[float]]:
-    import torch
-    import torch.nn.functional as F
-
-    gen, disc, g_opt, d_opt, _ = _hand_networks(case)
-    g_opt.build(gen.trainable_variables)
-    d_opt.build(disc.trainable_variables)
-    g_params = [v.value for v in gen.trainable_variables]
-    d_params = [v.value for v in disc.trainable_variables]
-
-    def train_only(own: list[Any], other: list[Any]) -> None:
-        for p in other:
-            p.requires_grad_(False)
-        for p in own:
-            p.requires_grad_(True)
-            p.grad = None
-
-    def iteration(images: Any, z_g: Any, z_d: Any) -> list[float]:
-        images, z_g, z_d = torch.from_numpy(images), torch.from_numpy(z_g), torch.from_numpy(z_d)
-        train_only(g_params, d_params)
-        g_loss = F.softplus(-disc(gen(z_g, training=True), training=True)).mean()
-        g_loss.backward()
-        with torch.no_grad():
-            g_opt.apply([p.grad for p in g_params], gen.trainable_variables)
-        train_only(d_params, g_params)
-        fake_logits = disc(gen(z_d, training=True), training=True)
-        real_logits = disc(images, training=True)
-        d_loss = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
-        d_loss.backward()
-        with torch.no_grad():
-            d_opt.apply([p.grad for p in d_params], disc.trainable_variables)
-        return [g_loss.item(), d_loss.item()]
-
-    return iteration
-
-
-HAND_STEPS = {"jax": hand_jax, "tensorflow": hand_tensorflow, "torch": hand_torch}
-
-
-def _dcgan_layout(case: str) -> dict[str, Any]:
-    """Channel and size plan of ganctl's dcgan for the case, read from the plugin itself."""
-    from ganctl_models.dcgan import channels, upsampling_plan
-
-    recipe, spec, _ = _recipe_and_spec(case)
-    p = recipe.model.params
-    k, bh, bw = upsampling_plan(spec.height, spec.width)
-    return {
-        "k": k, "base": (bh, bw), "latent": p.latent_dim, "image_channels": spec.channels,
-        "g_channels": [channels(p.filters, s) for s in range(k + 1)],  # base, then each up-step
-        "d_channels": [channels(p.filters, k - s) for s in range(1, k + 1)],  # each down-step
-        "upsampling": getattr(p, "upsampling", "transpose"), "batchnorm": getattr(p, "batchnorm", True),
-        "size": (spec.height, spec.width), "batch": recipe.train.batch_size, "seed": recipe.seed,
-        "lr": recipe.train.optimizer_for("generator").learning_rate,
-        "betas": (recipe.train.optimizer_for("generator").beta_1, recipe.train.optimizer_for("generator").beta_2),
-    }
-
-
-def plain_torch_variant(case: str, fresh_z: bool, images_nhwc: Any) -> tuple[Callable[[int], list[float]], int]:
-    """One iteration of the PyTorch DCGAN tutorial's loop; and the trainable parameter count."""
-    import torch
-    from torch import nn
-
-    L = _dcgan_layout(case)
-    gc, dc, (bh, bw), bn = L["g_channels"], L["d_channels"], L["base"], L["batchnorm"]
-
-    def norm(kind: Any, channels: int) -> list[nn.Module]:  # Keras BatchNormalization(momentum=0.9)
-        return [kind(channels, eps=1e-3, momentum=0.1)] if bn else []
-
-    class Generator(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            width = bh * bw * gc[0]
-            self.project = nn.Sequential(nn.Linear(L["latent"], width, bias=not bn), *norm(nn.BatchNorm1d, width),
-                                         nn.ReLU())
-            layers: list[nn.Module] = []
-            for c_in, c_out in zip(gc[:-1], gc[1:], strict=True):
-                if L["upsampling"] == "transpose":  # Conv2DTranspose(4, strides=2, padding="same")
-                    layers.append(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=not bn))
-                else:  # UpSampling2D(2) + Conv2D(3, padding="same")
-                    layers += [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=not bn)]
-                layers += [*norm(nn.BatchNorm2d, c_out), nn.ReLU()]
-            layers += [nn.Conv2d(gc[-1], L["image_channels"], 3, 1, 1), nn.Tanh()]
-            self.up = nn.Sequential(*layers)
-
-        def forward(self, z: torch.Tensor) -> torch.Tensor:
-            return self.up(self.project(z).view(-1, gc[0], bh, bw))
-
-    class Discriminator(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            layers: list[nn.Module] = []
-            c_in = L["image_channels"]
-            for c_out in dc:
-                layers += [nn.Conv2d(c_in, c_out, 4, 2, 1), nn.LeakyReLU(0.2)]
-                c_in = c_out
-            self.down = nn.Sequential(*layers, nn.Flatten())
-            self.logit = nn.Linear(bh * bw * dc[-1], 1)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.logit(self.down(x))
-
-    torch.manual_seed(L["seed"])
-    net_g, net_d = Generator(), Discriminator()
-    opt_g = torch.optim.Adam(net_g.parameters(), lr=L["lr"], betas=L["betas"])
-    opt_d = torch.optim.Adam(net_d.parameters(), lr=L["lr"], betas=L["betas"])
-    criterion = nn.BCEWithLogitsLoss()
-    batch = L["batch"]
-    real = torch.from_numpy(images_nhwc).permute(0, 3, 1, 2).contiguous()  # the loader's NCHW batch
-    ones, zeros = torch.ones(batch, 1), torch.zeros(batch, 1)
-
-    def iteration(step: int) -> list[float]:
-        # D step: real -> 1, fake (detached) -> 0
-        net_d.zero_grad(set_to_none=True)
-        fake = net_g(torch.randn(batch, L["latent"]))
-        err_d = criterion(net_d(real), ones) + criterion(net_d(fake.detach()), zeros)
-        err_d.backward()
-        opt_d.step()
-        # G step: non-saturating, fake -> 1
-        net_g.zero_grad(set_to_none=True)
-        if fresh_z:
-            fake = net_g(torch.randn(batch, L["latent"]))
-        err_g = criterion(net_d(fake), ones)
-        err_g.backward()
-        opt_g.step()
-        return [err_g.item(), err_d.item()]
-
-    return iteration, sum(p.numel() for net in (net_g, net_d) for p in net.parameters())
-
-
 def build_child(backend: str, cases: list[str]) -> tuple[dict[tuple[str, str], Callable[[int], Any]], dict[str, Any]]:
     """Every variant this process times, keyed by (case, variant), each ``f(step) -> losses``."""
+    from ganctl.sampling import step_latents
+
     variants: dict[tuple[str, str], Callable[[int], Any]] = {}
     checks: dict[str, Any] = {}
     for case in cases:
         if backend == PLAIN:
             recipe, spec, _ = _recipe_and_spec(case)
-            _, batch = _images(recipe, spec)
-            variants[(case, TUTORIAL)], count = plain_torch_variant(case, False, batch.images)
-            variants[(case, FRESH)], _ = plain_torch_variant(case, True, batch.images)
+            _, batch = fixed_batch(recipe, spec)
+            variants[(case, TUTORIAL)], count = plain_torch(recipe, spec, False, batch.images)
+            variants[(case, FRESH)], _ = plain_torch(recipe, spec, True, batch.images)
             for step in range(WARMUP):
                 variants[(case, TUTORIAL)](step)
                 variants[(case, FRESH)](step)
             checks[case] = {"trainable_parameters": count}
             continue
-        ours, info = ganctl_variant(backend, case)
-        hand = HAND_STEPS[backend](case)
+        ours, info = ganctl_variant(backend, lambda case=case: _recipe_and_spec(case))
+        hand = HAND_STEPS[backend](*_recipe_and_spec(case))
         images, size, dim, seed = info["images"], info["batch"], info["latent_dim"], info["seed"]
         if info["players"] != ["generator", "discriminator"]:
             raise SystemExit(f"unexpected players {info['players']}")
 
         def hand_step(step: int, hand: Any = hand, images: Any = images, size: int = size, dim: int = dim,
                       seed: int = seed) -> list[float]:
-            z_g, z_d = _latents(seed, step, size, dim, 2)  # what Trainer._step draws at this step
-            return hand(images, z_g, z_d)
+            draws = step_latents(seed, step, size, dim)  # what Trainer.train_step draws at this step
+            z_g = next(draws)
+            return hand(images, z_g, next(draws))
 
         # Warm-up (compiles) doubles as an equivalence check: same weights, batch and latents,
         # so both must give the same losses at every step (up to float reassociation).
@@ -419,58 +150,52 @@ def build_child(backend: str, cases: list[str]) -> tuple[dict[tuple[str, str], C
     return variants, checks
 
 
-def versions(backend: str) -> dict[str, str]:
-    out = {}
-    if backend != PLAIN:
-        import keras
-
-        out["keras"] = keras.__version__
-    name = "torch" if backend == PLAIN else backend
-    out[name] = __import__(name).__version__
-    return out
-
-
 def child_main(backend: str, cases: list[str], threads: int | None) -> None:
-    """Build and warm up, say ready; then run one slice per command until stdin closes."""
-    proto = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)  # whatever the libraries print goes to stderr, never into the protocol
-    if backend in ("torch", PLAIN):
-        import torch
+    """Build and warm up, say ready; then run one slice per request until the parent closes the pipe."""
 
-        if threads:
-            torch.set_num_threads(threads)
-    if backend != PLAIN:
-        from ganctl.backend import activate
+    def build() -> tuple[dict[str, Any], harness.Answer]:
+        if backend in ("torch", PLAIN):
+            import torch
 
-        activate(backend)
-    began = time.perf_counter()
-    variants, checks = build_child(backend, cases)
-    ready = {"variants": [list(k) for k in variants], "checks": checks, "versions": versions(backend),
-             "setup_s": time.perf_counter() - began}
-    if backend in ("torch", PLAIN):
-        import torch
+            if threads:
+                torch.set_num_threads(threads)
+        if backend != PLAIN:
+            from ganctl.engine.backends import activate
 
-        ready["torch_threads"] = torch.get_num_threads()
-    proto.write(json.dumps(ready) + "\n")
-    step = 10_000  # past the warm-up steps: fresh latents every iteration, as in training
-    for line in sys.stdin:
-        command = json.loads(line)
-        case, iterations, flip = command["case"], command["iterations"], command["flip"]
-        names = [v for c, v in variants if c == case]
-        seconds = dict.fromkeys(names, 0.0)
-        # A block of iterations per variant, the order flipped every slice (A B, B A, ...): each
-        # variant runs as it would in training, with one switch-over per block, and neither is
-        # favoured by position.
-        for name in names if flip == 0 else names[::-1]:
-            fn = variants[(case, name)]
-            start = time.perf_counter()
-            for i in range(iterations):
-                losses = fn(step + i)
-            seconds[name] += time.perf_counter() - start
-            if not all(math.isfinite(v) for v in losses):
-                raise SystemExit(f"{name} on {case}: non-finite loss {losses}")
-        step += iterations
-        proto.write(json.dumps({"seconds": seconds, "iterations": iterations}) + "\n")
+            activate(backend)
+        began = time.perf_counter()
+        variants, checks = build_child(backend, cases)
+        names = ["torch"] if backend == PLAIN else ["keras", backend]
+        ready = {"variants": [list(k) for k in variants], "checks": checks, "versions": harness.versions(names),
+                 "setup_s": time.perf_counter() - began}
+        if backend in ("torch", PLAIN):
+            import torch
+
+            ready["torch_threads"] = torch.get_num_threads()
+        step = 10_000  # past the warm-up steps: fresh latents every iteration, as in training
+
+        def run_slice(request: dict[str, Any]) -> dict[str, Any]:
+            nonlocal step
+            case, iterations, flip = request["case"], request["iterations"], request["flip"]
+            names = [v for c, v in variants if c == case]
+            seconds = dict.fromkeys(names, 0.0)
+            # A block of iterations per variant, the order flipped every slice (A B, B A, ...): each
+            # variant runs as it would in training, with one switch-over per block, and neither is
+            # favoured by position.
+            for name in names if flip == 0 else names[::-1]:
+                fn = variants[(case, name)]
+                start = time.perf_counter()
+                for i in range(iterations):
+                    losses = fn(step + i)
+                seconds[name] += time.perf_counter() - start
+                if not all(math.isfinite(v) for v in losses):
+                    raise SystemExit(f"{name} on {case}: non-finite loss {losses}")
+            step += iterations
+            return {"seconds": seconds, "iterations": iterations}
+
+        return ready, run_slice
+
+    harness.serve(build)
 
 
 # ============================================================================================
@@ -478,14 +203,13 @@ def child_main(backend: str, cases: list[str], threads: int | None) -> None:
 # ============================================================================================
 
 
-class Child:
-    """A child process for one backend (and torch thread count), driven over a pipe."""
+class Child(harness.Child):
+    """A child process for one backend (and torch thread count)."""
 
     def __init__(self, backend: str, threads: int | None, cases: list[str], logdir: Path, model: list[str]) -> None:
         self.backend, self.threads = backend, threads
-        self.name = backend + (f"-{threads}t" if threads else "")
-        self.log = logdir / f"{self.name}.log"
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+        name = backend + (f"-{threads}t" if threads else "")
+        env = {}
         if backend != PLAIN:
             env["KERAS_BACKEND"] = backend
         if threads:
@@ -495,29 +219,17 @@ class Child:
             cmd += ["--child-threads", str(threads)]
         for item in model:
             cmd += ["--model", item]
-        with self.log.open("w") as log:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                         text=True, cwd=ROOT, env=env)
-        self.ready = self.receive()
+        super().__init__(name, cmd, logdir / f"{name}.log", env)
         self.label = {"jax": "jax", "tensorflow": "tensorflow", "torch": "torch", PLAIN: "PyTorch, no Keras"}[backend]
         if "torch_threads" in self.ready:
             n = self.ready["torch_threads"]
             self.label += f" ({n} thread{'s' if n > 1 else ''}{'' if threads else ', default'})"
 
-    def receive(self) -> dict[str, Any]:
-        return receive(self.proc, self.log, self.name)
-
     def variants(self, case: str) -> list[str]:
         return [v for c, v in self.ready["variants"] if c == case]
 
     def run(self, case: str, iterations: int, flip: int) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps({"case": case, "iterations": iterations, "flip": flip}) + "\n")
-        self.proc.stdin.flush()
-        return self.receive()
-
-    def close(self) -> None:
-        stop(self.proc)
+        return self.ask({"case": case, "iterations": iterations, "flip": flip})
 
 
 def run_round(children: list[Child], case: Case, index: int) -> dict[str, Any]:
@@ -529,8 +241,7 @@ def run_round(children: list[Child], case: Case, index: int) -> dict[str, Any]:
     active = list(children)
     s = 0
     while active:
-        shift = (index + s) % len(active)  # rotate which child goes first
-        for child in active[shift:] + active[:shift]:
+        for child in harness.rotated(active, index + s):  # rotate which child goes first
             n = min(case.slice, case.iters - done[child.name])
             result = child.run(case.key, n, (index + s) % 2)
             for variant, t in result["seconds"].items():
@@ -546,10 +257,6 @@ def run_round(children: list[Child], case: Case, index: int) -> dict[str, Any]:
                 capped.append(child.name)
     rates = {f"{name}|{variant}": BATCH * done[name] / t for (name, variant), t in seconds.items()}
     return {"rates": rates, "iterations": done, "capped": capped, "load": os.getloadavg()[0]}
-
-
-def _spread(values: list[float]) -> float:
-    return (max(values) - min(values)) / statistics.median(values)
 
 
 def summarise(children: list[Child], case: Case, rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -604,7 +311,7 @@ def report(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     out += [head, sep]
     for r in rows:
         line = (f"| {r['case']} | {r['backend']} | {r['variant']} | {r['median']:.0f} "
-                f"[{min(r['rates']):.0f}, {max(r['rates']):.0f}] | {100 * _spread(r['rates']):.0f} % | "
+                f"[{min(r['rates']):.0f}, {max(r['rates']):.0f}] | {100 * harness.spread(r['rates']):.0f} % | "
                 f"{_ratio(r.get('vs_hand'))} | "
                 f"{_ratio(r.get('vs_plain'))} |")
         if has_1t:
@@ -626,13 +333,13 @@ def report(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
                            f"(target >= 1.3: {'met' if med >= 1.3 else 'MISSED'})")
     out.append("")
     noisy = [(r, key) for r in rows if r["variant"] == GANCTL for key in ("vs_hand", "vs_plain", "vs_plain_1t")
-             if r.get(key) and len(r[key]) > 1 and _spread(r[key]) > NOISY]
+             if r.get(key) and len(r[key]) > 1 and harness.spread(r[key]) > NOISY]
     if noisy:
         out.append(f"Noise: these target ratios vary by more than {NOISY:.0%} (max - min over median) across "
                    "rounds (other work on the machine); read their medians, not single rounds:")
         for r, key in noisy:
             out.append(f"- {r['case']}, {r['backend']}, {r['variant']}, {key.replace('_', ' ')}: "
-                       f"{100 * _spread(r[key]):.0f} %")
+                       f"{100 * harness.spread(r[key]):.0f} %")
     else:
         out.append(f"Noise: every paired ratio stayed within {NOISY:.0%} across rounds.")
     if meta["capped"]:
@@ -682,9 +389,9 @@ def parent_main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="ganctl-bench-") as logdir:
         try:
             for backend, threads in specs:
-                print(f"starting {backend}{f' ({threads} thread)' if threads else ''} ...", file=sys.stderr, flush=True)
-                children.append(Child(backend, threads, [c.key for c in cases], Path(logdir), args.model))
-                print(f"  ready after {children[-1].ready['setup_s']:.0f} s", file=sys.stderr, flush=True)
+                children.append(harness.start(
+                    f"{backend}{f' ({threads} thread)' if threads else ''}",
+                    lambda b=backend, t=threads: Child(b, t, [c.key for c in cases], Path(logdir), args.model)))
             for case in cases:
                 rounds = []
                 n_rounds = args.rounds or (3 if args.quick else {"8x8": 9, "28x28": 7}[case.key])
@@ -705,7 +412,7 @@ def parent_main(args: argparse.Namespace) -> None:
     models = {c.title: {k: v for k, v in _recipe_and_spec(c.key)[0].model.params.model_dump().items()
                         if k in ("latent_dim", "filters", "upsampling", "batchnorm", "loss", "conditional")}
               for c in cases}
-    meta = {"batch": BATCH, "machine": machine(), "versions": versions, "models": models,
+    meta = {"batch": BATCH, "machine": harness.machine(), "versions": versions, "models": models,
             "rounds": {title: len(r) for title, r in raw.items()},
             "iterations_per_round": {c.title: c.iters for c in cases},
             "load_before": load_before, "load_after": os.getloadavg()[0], "wall_s": time.perf_counter() - began,

@@ -27,6 +27,10 @@ The factory contract is the same for every kind of component:
   is validated as ``Shapes.Params(count=5)``, and it is what ``ganctl recipe schema`` publishes.
 * ``factory(params)`` builds the component. A dataset factory returns a :class:`Dataset`.
 * The factory's docstring (first line) is its description in ``ganctl plugins``.
+* Plugins, not ganctl, say which components are used when the user names none (1.5): a metric,
+  feature extractor or exporter class sets ``default = True`` (see :attr:`Metric.default`,
+  :attr:`FeatureExtractor.default`, :attr:`Exporter.default`). ganctl reads these class
+  attributes on the registered factory.
 
 Versioning: :data:`API_VERSION` is ``MAJOR.MINOR``. The minor number grows when something is
 added (a hook, a keyword, a helper); the major number changes only when something a plugin may
@@ -82,10 +86,11 @@ __all__ = [
     "Runner",
     "hookimpl",
     "input_gradient",
+    "provide_input_gradient",
     "model_validator",
 ]
 
-API_VERSION = "1.4"
+API_VERSION = "1.5"
 """Version of this module's contract: ``MAJOR.MINOR`` (see the module docstring)."""
 
 KINDS = ("models", "datasets", "metrics", "exporters", "feature_extractors")
@@ -447,17 +452,30 @@ class ClassifierModel(Model):
         return probabilities, features
 
 
+_INPUT_GRADIENTS: dict[str, Callable[[Callable[[Any], Any], Any], Any]] = {}
+
+
 def input_gradient(fn: Callable[[Any], Any], x: Any) -> Any:
     """The gradient of ``sum(fn(x))`` with respect to the input ``x``, differentiable itself.
 
     For penalties on a network's input gradient (WGAN-GP, R1): call it inside a loss. It works
-    on every backend; the engine of the active backend computes it.
+    on every backend; the engine of the active backend computes it (ganctl loads that engine
+    before a model's loss can run).
     """
     import keras
 
-    from ganctl.engine import engine_for
+    backend = keras.backend.backend()
+    if backend not in _INPUT_GRADIENTS:
+        raise GanctlError(
+            f"input_gradient needs ganctl's {backend} engine, which is loaded with a training session; call it "
+            "inside a model's loss (or load the engine first: ganctl.engine.engine_for(backend)).")
+    return _INPUT_GRADIENTS[backend](fn, x)
 
-    return engine_for(keras.backend.backend()).input_gradient(fn, x)
+
+def provide_input_gradient(backend: str, compute: Callable[[Callable[[Any], Any], Any], Any]) -> None:
+    """How ``backend`` computes :func:`input_gradient` (1.5). ganctl's engines call this when they
+    are loaded; plugins never need to."""
+    _INPUT_GRADIENTS[backend] = compute
 
 
 # --------------------------------------------------------------------------------------------
@@ -519,14 +537,12 @@ class ExportSource:
     def example_inputs(self, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray | None]:
         """Inputs for ``n`` examples from ``seed``: latents (float32) and, for conditional
         generators, labels (int32); for a classifier, images (float32 in ``[-1, 1]``) and None."""
-        from ganctl.sampling import latents, sample_labels
+        from ganctl.sampling import inputs
 
         if self.kind == "classifier":
             rng = np.random.default_rng(seed)
             return rng.uniform(-1.0, 1.0, (n, *self.spec.shape)).astype(np.float32), None
-        z = latents(seed, n, self.latent_dim)
-        labels = sample_labels(n, self.spec.num_classes) if self.conditional else None
-        return z, labels
+        return inputs(seed, n, self.latent_dim, self.spec.num_classes if self.conditional else 0)
 
 
 class Exporter(ABC):
@@ -540,10 +556,14 @@ class Exporter(ABC):
         suffix: what the written path ends with: ``".onnx"`` for a file, ``""`` for a folder.
         kinds: what it can export (1.3): ``"generator"``, and ``"classifier"`` when its
             :meth:`export` and :meth:`load` handle classifiers too (see :class:`ExportSource`).
+        default: written by ``ganctl export RUN_DIR`` when neither ``--onnx``/``--format`` nor
+            the recipe's ``export:`` names an exporter (1.5); every default exporter is written,
+            in registration order (ganctl's own ``onnx`` declares it).
     """
 
     suffix: ClassVar[str] = ""
     kinds: ClassVar[tuple[str, ...]] = ("generator",)
+    default: ClassVar[bool] = False
 
     def __init__(self, params: Params) -> None:
         self.params = params
@@ -597,6 +617,16 @@ class FeatureExtractor(ABC):
     batch_size: int = 256
     """How many images ganctl passes to :meth:`extract` at once."""
 
+    default: ClassVar[bool] = False
+    """Metrics look through it when neither their ``features:`` nor ``--features`` names an
+    extractor (1.5). When several declare it, the first registered wins (ganctl's own ``pixels``)."""
+
+    reads_classifier_exports: ClassVar[bool] = False
+    """Its ``Params`` take ``model``, a ganctl classifier's ONNX export (or that classifier's run
+    directory), and :meth:`extract` returns the classifier's class probabilities (1.5): ``ganctl
+    evaluate CLASSIFIER.onnx`` scores the export through the first such extractor (ganctl's own
+    ``classifier``)."""
+
     def __init__(self, params: Params) -> None:
         self.params = params
 
@@ -629,12 +659,18 @@ class Metric(ABC):
         lower_is_better: the direction of the headline value (for keep-best and comparisons).
         distance: the headline value is a distance from the real data, 0 when the two sets are
             alike (FID, KID), so its ratio to the real-vs-real floor means something (1.4).
+        default: computed by ``ganctl evaluate`` when neither ``--metric`` nor the recipe's
+            ``metrics:`` names a metric (1.5); every default metric is computed, in registration
+            order (ganctl's own first: fid, kid, prdc, c2st). Declare it only for a metric that runs
+            on any generator through the default extractor (no ``needs_labels`` or
+            ``needs_probabilities``).
     """
 
     needs_probabilities: ClassVar[bool] = False
     needs_labels: ClassVar[bool] = False
     lower_is_better: ClassVar[bool] = True
     distance: ClassVar[bool] = False
+    default: ClassVar[bool] = False
 
     def __init__(self, params: Params) -> None:
         self.params = params

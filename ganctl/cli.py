@@ -9,7 +9,19 @@ from __future__ import annotations
 import typer
 
 from ganctl import __version__, interrupts
-from ganctl.commands import bench, compare, data, evaluate, export, recipe, system, train
+from ganctl.commands import (
+    bench,
+    compare,
+    data,
+    doctor,
+    evaluate,
+    export,
+    generate,
+    plugins,
+    recipe,
+    report,
+    train,
+)
 
 # What ganctl does, as pyproject.toml and the README say it (tests/test_docs.py keeps them honest).
 SUMMARY = (
@@ -43,11 +55,14 @@ def _root(
     """Train GANs (and the classifier that scores them) on any Keras 3 backend; ship them as ONNX."""
 
 
-system.register(app)
+plugins.register(app)
+doctor.register(app)
 train.register(app)
+generate.register(app)
 export.register(app)
 evaluate.register(app)
 compare.register(app)
+report.register(app)
 bench.register(app)
 app.add_typer(recipe.app, name="recipe")
 app.add_typer(data.app, name="data")

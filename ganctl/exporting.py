@@ -28,16 +28,16 @@ import numpy as np
 from ganctl import __version__, api
 from ganctl.errors import ConfigError, GanctlError
 from ganctl.fsutil import why_unwritable
+from ganctl.inference.contract import FORMAT
 from ganctl.plugins import PluginHost
-from ganctl.recipe import Section, validate_section
-from ganctl.rundir import RunDir, recipe_hash
-from ganctl.sampling import latents, sample_labels
-from ganctl.session import Session
+from ganctl.recipe.load import Section, validate_section
+from ganctl.runs.rundir import RunDir, export_path, recipe_hash
+from ganctl.sampling import inputs
+from ganctl.session.assemble import Session
 
 PARITY_BATCHES = (1, 7, 64)
 PARITY_SEED = 20_241_129
 DEFAULT_ATOL = 1e-4
-EXPORTS = "exports"
 
 
 @dataclass(frozen=True)
@@ -56,11 +56,6 @@ class Exported:
                 "batch_sizes": list(self.diffs), "seconds": round(self.seconds, 2)}
 
 
-def default_path(run: RunDir, exporter: api.Exporter, kind: str = "generator") -> Path:
-    """``RUN/exports/generator<suffix>`` (``classifier<suffix>`` for a classifier)."""
-    return run.path / EXPORTS / f"{kind}{exporter.suffix}"
-
-
 def metadata(session: Session, step: int) -> dict[str, str]:
     """The ``ganctl.*`` metadata every export carries (docs/export.md)."""
     import json
@@ -68,7 +63,7 @@ def metadata(session: Session, step: int) -> dict[str, str]:
     spec = session.spec
     labelled = session.model.conditional or session.model.kind == "classifier"
     return {
-        "ganctl.format": "1",
+        "ganctl.format": FORMAT,
         "ganctl.version": __version__,
         "ganctl.kind": session.model.kind,
         "ganctl.model": session.recipe.model.plugin,
@@ -85,18 +80,21 @@ def metadata(session: Session, step: int) -> dict[str, str]:
     }
 
 
+def export_source(session: Session, step: int) -> api.ExportSource:
+    """What an exporter is given for ``session``'s network (the weights of ``step``): the network,
+    called once, its data spec and the ``ganctl.*`` metadata."""
+    return api.ExportSource(
+        generator=_called_network(session), spec=session.spec, latent_dim=session.model.latent_dim,
+        conditional=session.model.conditional, backend=session.backend, metadata=metadata(session, step),
+        kind=session.model.kind,
+    )
+
+
 def make_exporter(host: PluginHost, section: Section | dict[str, Any] | str, *, source: str) -> tuple[str, api.Exporter]:
     """The exporter for a recipe section, a ``{plugin: NAME, ...}`` mapping or a bare name."""
     if not isinstance(section, Section):
         section = validate_section(section, "exporters", host, source=source)
-    factory = host.get("exporters", section.plugin).factory
-    exporter = factory(section.params)
-    if not isinstance(exporter, api.Exporter):
-        raise GanctlError(
-            f"exporter plugin '{section.plugin}' built a {type(exporter).__name__}, not a "
-            "ganctl.api.Exporter; this is a bug in the plugin."
-        )
-    return section.plugin, exporter
+    return section.plugin, host.build("exporters", section.plugin, section.params, expected=api.Exporter)
 
 
 def export(session: Session, run: RunDir, step: int, name: str, exporter: api.Exporter, *,
@@ -108,16 +106,12 @@ def export(session: Session, run: RunDir, step: int, name: str, exporter: api.Ex
     if not atol > 0:
         raise ConfigError(f"--atol must be positive, got {atol}.")
     kind = session.model.kind
-    destination = Path(out) if out is not None else default_path(run, exporter, kind)
+    destination = Path(out) if out is not None else export_path(run.path, kind, exporter.suffix)
     if exporter.suffix and destination.suffix.lower() != exporter.suffix:
         raise ConfigError(f"--out {destination}: a {name} export must end in {exporter.suffix}.")
     _make_parent(destination)
     began = time.perf_counter()
-    source = api.ExportSource(
-        generator=_called_network(session), spec=session.spec, latent_dim=session.model.latent_dim,
-        conditional=session.model.conditional, backend=session.backend, metadata=metadata(session, step),
-        kind=kind,
-    )
+    source = export_source(session, step)
     scratch = Path(tempfile.mkdtemp(prefix=f".{destination.name}-", dir=destination.parent))
     try:
         written = scratch / destination.name
@@ -214,9 +208,8 @@ def _called_network(session: Session) -> Any:
     if session.model.kind == "classifier":
         session.engine.classify(np.zeros((2, *session.spec.shape), np.float32))
         return session.model.extractor  # type: ignore[attr-defined]
-    z = latents(0, 2, session.model.latent_dim)
-    labels = sample_labels(2, session.spec.num_classes) if session.model.conditional else None
-    session.engine.generate(z, labels)
+    session.engine.generate(*inputs(0, 2, session.model.latent_dim,
+                                    session.spec.num_classes if session.model.conditional else 0))
     return session.model.generator  # type: ignore[attr-defined]
 
 
@@ -264,13 +257,12 @@ def _record(run: RunDir, result: Exported, step: int, backend: str) -> None:
 def export_after_training(session: Session, host: PluginHost, run: RunDir, step: int) -> list[Exported]:
     """The recipe's ``export:`` list, run at the end of training, from the best checkpoint if
     ``train.keep_best`` kept one (the session's weights are then replaced by it)."""
-    from ganctl import checkpoint
+    from ganctl.runs import checkpoint
 
     if session.recipe.export and session.recipe.train.keep_best is not None:
-        best, _ = checkpoint.latest(run.checkpoints / "best")
+        best, _ = checkpoint.latest(run.best_checkpoints)
         if best is not None:
-            names = [name for name in session.engine.state_variables() if name.startswith("model/")]
-            session.engine.load_state({k: best.arrays[k] for k in names}, only=names)
+            session.engine.load_model_state(best.arrays)
             step = best.progress.step
     results = []
     for index, section in enumerate(session.recipe.export):

@@ -93,3 +93,17 @@ def _fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def cache_dir(name: str) -> Path | None:
+    """``name``'s folder in ganctl's cache (not created here), or None when caching is off.
+
+    ``$GANCTL_CACHE_DIR/<name>``; without that variable ``$XDG_CACHE_HOME/ganctl/<name>``
+    (default ``~/.cache/ganctl/<name>``). ``GANCTL_CACHE_DIR`` set to an empty string turns
+    every cache of ganctl off: compiled JAX steps, real features, TensorRT engines.
+    """
+    root = os.environ.get("GANCTL_CACHE_DIR")
+    if root is None:
+        root = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+                            "ganctl")
+    return Path(root) / name if root else None

@@ -221,6 +221,40 @@ class PluginHost:
         except KeyError:
             raise PluginError(unknown_name_message(SINGULAR[kind], name, self.names(kind))) from None
 
+    def build(self, kind: str, name: str, *args: Any, expected: type | tuple[type, ...]) -> Any:
+        """Build the component ``name`` of ``kind`` (``factory(*args)``) and check what came back.
+
+        The one place that turns a factory returning the wrong type into an error that blames
+        the plugin (it is not the user's input that is wrong).
+        """
+        component = self.get(kind, name)
+        built = component.factory(*args)
+        if not isinstance(built, expected):
+            wanted = " or ".join(f"ganctl.api.{t.__name__}" for t in (expected if isinstance(expected, tuple)
+                                                                          else (expected,)))
+            raise PluginError(f"{SINGULAR[kind]} plugin '{name}' ({component.plugin.label}) built a "
+                              f"{type(built).__name__}, not a {wanted}; this is a bug in the plugin.")
+        return built
+
+    def declaring(self, kind: str, attribute: str, value: Any = True) -> list[str]:
+        """The components of ``kind`` whose factory has the class attribute ``attribute`` equal
+        to ``value`` (e.g. ``default = True``), in registration order: ganctl's own plugins
+        first, then the others in the order they loaded."""
+        return [name for name, component in self.components[kind].items()
+                if getattr(component.factory, attribute, None) == value]
+
+    def defaults(self, kind: str, instead: str) -> list[str]:
+        """The components of ``kind`` that plugins declare the default (``default = True``, API
+        1.5), in registration order; a PluginError when none does. ``instead``: how the user
+        names one instead, for that error (e.g. "name one with --metric")."""
+        found = self.declaring(kind, "default")
+        if not found:
+            what = SINGULAR[kind]
+            installed = f"installed: {', '.join(self.names(kind))}" if self.names(kind) else "none is installed"
+            raise PluginError(f"no {what} plugin declares itself the default (default = True; {installed}), so "
+                              f"there is no {what} to use when none is named; {instead}. See `ganctl plugins`.")
+        return found
+
     def check_strict(self, env: dict[str, str] | None = None) -> None:
         """Raise PluginError for any failed plugin when GANCTL_STRICT_PLUGINS is set."""
         env = os.environ if env is None else env

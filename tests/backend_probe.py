@@ -11,15 +11,15 @@ import zlib
 
 import numpy as np
 
-from ganctl.backend import activate, resolve
+from ganctl.engine.backends import activate, resolve
 
 activate(resolve()[0])
 
 from ganctl.api import DataSpec  # noqa: E402
 from ganctl.engine import engine_for  # noqa: E402
-from ganctl.optim import make_optimizer  # noqa: E402
 from ganctl.plugins import get_host  # noqa: E402
-from ganctl.recipe import OptimizerConfig  # noqa: E402
+from ganctl.recipe.schema import OptimizerConfig  # noqa: E402
+from ganctl.session.optimizers import make_optimizer  # noqa: E402
 
 
 def main(out: str) -> None:

@@ -1,13 +1,17 @@
 """``ganctl bench``: timing an ONNX model, a run directory (exported first when needed), bad input.
-And a smoke run of bench/evaluate.py (the 10k-sample Fashion-MNIST FID benchmark)."""
+And the benchmarks' shared harness (bench/harness.py), and a smoke run of bench/evaluate.py (the
+10k-sample Fashion-MNIST FID benchmark)."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -167,6 +171,73 @@ def test_a_run_directory_whose_export_cannot_run_here(runner, run, monkeypatch):
     assert result.exit_code == 2, result.output
     assert "has no ONNX export" in result.stderr and "needs a converter" in result.stderr
     assert "Traceback" not in result.output and not (run / "exports").exists()
+
+
+# -- bench/harness.py -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def harness(monkeypatch) -> Any:
+    """bench/harness.py, imported as the bench scripts import it (``python bench/NAME.py``)."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    return importlib.import_module("harness")
+
+
+def _child_script(path: Path, body: str) -> Path:
+    path.write_text(f"import sys\nsys.path.insert(0, {str(ROOT / 'bench')!r})\nimport harness\n\n"
+                    + textwrap.dedent(body))
+    return path
+
+
+def test_the_harness_drives_a_child_over_a_pipe(harness, tmp_path):
+    script = _child_script(tmp_path / "child.py", """
+        import os
+
+        def build():
+            print("a library's chatter")  # goes to the log, never into the protocol
+            return {"setup_s": 0.0, "pid": os.getpid()}, lambda request: {"double": 2 * request["x"]}
+
+        harness.serve(build)
+    """)
+    child = harness.Child("doubler", [sys.executable, str(script)], tmp_path / "doubler.log", {"EXTRA": "1"})
+    try:
+        assert child.ready == {"setup_s": 0.0, "pid": child.pid}
+        assert [child.ask({"x": x})["double"] for x in (1, 5, 7)] == [2, 10, 14]
+    finally:
+        child.close()
+    assert child.proc.returncode == 0  # closing its input ends serve()
+    assert "a library's chatter" in (tmp_path / "doubler.log").read_text()
+
+
+def test_a_child_that_dies_ends_the_benchmark_with_its_log(harness, tmp_path):
+    script = _child_script(tmp_path / "child.py", """
+        def build():
+            raise RuntimeError("cannot build")
+
+        harness.serve(build)
+    """)
+    with pytest.raises(SystemExit, match=r"(?s)the broken child exited \(1\).*RuntimeError: cannot build"):
+        harness.Child("broken", [sys.executable, str(script)], tmp_path / "broken.log")
+
+
+def test_the_harness_runs_commands_and_summarises(harness):
+    done = harness.run([sys.executable, "-c", "import os; print(os.environ['BENCH_X'])"], {"BENCH_X": "42"})
+    assert done.returncode == 0 and done.stdout == "42\n" and done.seconds > 0
+    with pytest.raises(SystemExit, match=r"failed \(3\):\nno luck"):
+        harness.run([sys.executable, "-c", "import sys; sys.stderr.write('no luck'); sys.exit(3)"])
+    assert harness.run([sys.executable, "-c", "raise SystemExit(2)"], check=False).returncode == 2
+    assert harness.ganctl("train", "r.yaml") == [sys.executable, "-m", "ganctl", "train", "r.yaml"]
+
+    assert harness.rotated([1, 2, 3], 4) == [2, 3, 1] and harness.rotated([1, 2, 3], 0) == [1, 2, 3]
+    assert harness.summary([3.0, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0, "runs": 3}
+    assert harness.summary([1.0], "_s") == {"median_s": 1.0, "min_s": 1.0, "max_s": 1.0, "runs": 1}
+    assert harness.spread([1.0, 2.0, 3.0]) == 1.0
+    assert harness.versions(["os", "pytest", "not_imported_anywhere"]) == {"os": "?", "pytest": pytest.__version__}
+
+    load = harness.Load()
+    sum(range(10**6))  # this process's own work is not another process's
+    share = load.foreign()
+    assert share is None or 0.0 <= share <= 1.0
 
 
 # -- bench/evaluate.py ------------------------------------------------------------------------------

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from ganctl import api
-from ganctl import backend as ganctl_backend
 from ganctl.cli import app
+from ganctl.engine import backends as ganctl_backend
 
 from .conftest import ROOT, require_fashion_mnist
 
@@ -163,7 +163,7 @@ def test_the_keras_exporter_writes_classifiers_too(runner, write, tmp_path):
 def test_scores_agree_with_scikit_learn():
     from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 
-    from ganctl.classification import scores
+    from ganctl.evaluation.classification import scores
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 4, 300)

@@ -117,7 +117,7 @@ def test_data_info_errors(runner, args, expected):
 
 
 def test_internal_errors_are_one_line_unless_debugging(runner, host, monkeypatch):
-    from ganctl import recipe
+    from ganctl.recipe import load as recipe
 
     def explode(*args, **kwargs):
         raise ZeroDivisionError("bug")
@@ -186,7 +186,11 @@ def test_doctor_json_says_the_backend_is_installed(runner):
     assert report["backend_installed"] is True and report["backend_problem"] is None
 
 
-def test_shell_completion(runner):
+def test_shell_completion(runner, monkeypatch):
+    # `--show-completion` detects the shell from the parent processes (shellingham); a test run
+    # whose parents include no shell (a CI runner, a daemon) must not depend on that
+    shellingham = pytest.importorskip("shellingham")
+    monkeypatch.setattr(shellingham, "detect_shell", lambda *args, **kwargs: ("bash", "/bin/bash"))
     assert "--install-completion" in runner.invoke(app, ["--help"]).stdout
     result = runner.invoke(app, ["--show-completion", "bash"])
     assert result.exit_code == 0, result.output

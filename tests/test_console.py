@@ -15,7 +15,7 @@ from rich.console import Console
 
 from ganctl.cli import app
 from ganctl.fsutil import atomic_write
-from ganctl.progress import PlainReporter, Reporter, RichReporter
+from ganctl.training.progress import PlainReporter, Reporter, RichReporter
 
 LOGS = {"discriminator/loss": 1.2345, "generator/loss": 0.54321, "discriminator/real": 0.1, "discriminator/fake": -0.3}
 

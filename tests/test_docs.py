@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from ganctl import api, hookspecs
-from ganctl.recipe import MetricRef, OptimizerConfig, RecipeModel, TrainConfig
+from ganctl.recipe.schema import MetricRef, OptimizerConfig, RecipeModel, TrainConfig
 
 from .conftest import ROOT, make_host
 
@@ -122,8 +122,8 @@ def test_every_logged_value_is_documented():
     """Each key the built-in models log ("<player>/<value>") is in docs/training.md's table."""
     import numpy as np
 
-    from ganctl import backend
     from ganctl.api import DataSpec
+    from ganctl.engine import backends as backend
 
     backend.activate(backend.resolve()[0])  # before keras is imported: KERAS_BACKEND or jax
     doc = _doc("training.md").split("### What `metrics.jsonl` holds", 1)[1].split("\n## ", 1)[0]

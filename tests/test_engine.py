@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from ganctl import api
-from ganctl.backend import activate, resolve
+from ganctl.engine.backends import activate, resolve, resolve_jit
 
 BACKEND = resolve()[0]
 activate(BACKEND)
@@ -22,7 +22,8 @@ import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
 from ganctl.engine import engine_for  # noqa: E402
-from ganctl.session import resolve_jit  # noqa: E402
+
+engine_for(BACKEND)  # loads the engine, which api.input_gradient needs
 
 pytestmark = pytest.mark.backends
 
@@ -154,3 +155,15 @@ def test_losses_and_gradients_agree_across_backends(tmp_path):
             np.testing.assert_allclose(results[backend][key], reference[key], atol=1e-4, rtol=1e-4,
                                        err_msg=f"{backend} vs jax: {key}")
     print(json.dumps({"max_abs_difference_vs_jax": report}))
+
+
+def test_the_backend_package_provides_the_engine_interface():
+    from ganctl.engine.interface import BackendModule, Engine
+
+    module = engine_for(BACKEND)
+    declared = [name for name in vars(BackendModule) if not name.startswith("_")] + ["Engine"]
+    missing = [name for name in dict.fromkeys(declared) if not hasattr(module, name)]
+    assert missing == [], f"ganctl.engine.{BACKEND}.engine lacks {missing}"
+    assert issubclass(module.Engine, Engine) and module.Engine is not Engine
+    assert callable(module.input_gradient) and isinstance(module.framework_version(), str)
+    assert isinstance(module.accelerated(), bool) and all(isinstance(d, str) for d in module.devices())

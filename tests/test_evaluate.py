@@ -380,11 +380,11 @@ def test_sample_diversity_is_logged_every_epoch(runner, write, tmp_path):
 
 
 def test_the_collapse_alarm_warns_on_a_sharp_drop(runner, write, tmp_path, monkeypatch):
-    from ganctl import trainer
+    from ganctl.training import samples
 
-    assert trainer.collapsed(0.3, 0.8) and not trainer.collapsed(0.5, 0.8) and not trainer.collapsed(0.1, 0.0)
+    assert samples.collapsed(0.3, 0.8) and not samples.collapsed(0.5, 0.8) and not samples.collapsed(0.1, 0.0)
     values = iter([0.9, 0.8, 0.2])
-    monkeypatch.setattr(trainer.Trainer, "diversity", lambda self: next(values))
+    monkeypatch.setattr(samples.CollapseAlarm, "diversity", lambda self: next(values))
     recipe = write("d.yaml", RECIPE.format(model=UNCONDITIONAL).replace("epochs: 1", "epochs: 3"))
     result = runner.invoke(app, ["train", str(recipe), "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
@@ -394,7 +394,7 @@ def test_the_collapse_alarm_warns_on_a_sharp_drop(runner, write, tmp_path, monke
 
 def test_a_collapsed_generator_has_near_zero_diversity(runner, write, tmp_path):
     """The measure itself: identical images give 0, real data against itself gives 1."""
-    from ganctl.trainer import _spread
+    from ganctl.training.samples import spread as _spread
 
     rng = np.random.default_rng(0)
     images = rng.uniform(-1, 1, (64, 8, 8, 1)).astype(np.float32)
@@ -438,3 +438,17 @@ def test_report_is_one_self_contained_html_page(runner, write, tmp_path):
     assert "&quot;n_real&quot;: 100" in page  # the protocol, escaped
     result = runner.invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2 and "not a ganctl run directory" in result.stderr
+
+
+def test_an_unwritable_feature_cache_does_not_fail_the_evaluation(runner, write, tmp_path, monkeypatch):
+    from ganctl.errors import ConfigError
+    from ganctl.evaluation import real
+
+    def refuse(path, write):  # what atomic_write says for a folder it may not write in
+        raise ConfigError(f"cannot write {path}: permission denied; choose a writable location.")
+
+    monkeypatch.setattr(real, "atomic_write", refuse)
+    run = trained(runner, write, tmp_path)
+    results = evaluate(runner, str(run), "-m", "fid", "--n", "200")
+    assert results[0]["values"]["fid"] > 0 and results[0]["protocol"]["real_features_cached"] is False
+    assert not (tmp_path / "cache" / "features").exists() or not any((tmp_path / "cache" / "features").iterdir())

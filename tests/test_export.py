@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from ganctl import api
-from ganctl.backend import BACKENDS
 from ganctl.cli import app
+from ganctl.engine.backends import BACKENDS
 from ganctl.plugins import set_host
 
 from .conftest import make_host

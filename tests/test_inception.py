@@ -12,7 +12,7 @@ import pytest
 
 from ganctl import api
 from ganctl.cli import app
-from ganctl.evaluation import make_extractor
+from ganctl.evaluation.extractors import make_extractor
 from ganctl_features import inception
 from ganctl_features.inception import ENV, NOTOP_FILE, TOP_FILE, find_weights, resize_bilinear
 

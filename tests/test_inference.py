@@ -13,10 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ganctl import inference
 from ganctl.cli import app
 from ganctl.errors import ConfigError
-from ganctl.inference import Generator, physical_cores, probe_provider
+from ganctl.inference import elf, nvidia, providers, runtime
+from ganctl.inference.generator import Generator
+from ganctl.inference.providers import probe_provider
+from ganctl.inference.topology import physical_cores
 from ganctl.sampling import latents
 
 from . import onnx_models
@@ -287,8 +289,8 @@ def test_threads(models):
 
 
 def test_missing_libraries_are_named_with_their_product():
-    describe = inference._what_is_missing
-    cuda = inference._ort_build()[2].split(".")[0]
+    describe = nvidia.what_is_missing
+    cuda = runtime.ort_build()[2].split(".")[0]
     assert describe("libcublasLt.so.13: cannot open shared object file: No such file or directory") == \
         "libcublasLt.so.13 (CUDA 13)"
     assert describe("libcudnn.so.9: cannot open shared object file: No such file or directory") == \
@@ -301,26 +303,26 @@ def test_missing_libraries_are_named_with_their_product():
 
 def test_provider_chains(monkeypatch):
     def fake(available):
-        return lambda name: inference.ProviderStatus(name, name in available, "" if name in available else "absent")
+        return lambda name: providers.ProviderStatus(name, name in available, "" if name in available else "absent")
 
-    monkeypatch.setattr(inference, "probe_provider", fake({"cpu", "cuda", "tensorrt"}))
-    assert inference._providers_for("auto") == ["TensorrtExecutionProvider", "CUDAExecutionProvider",
-                                                "CPUExecutionProvider"]
-    assert inference._providers_for("cuda") == ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    monkeypatch.setattr(inference, "probe_provider", fake({"cpu", "tensorrt"}))
-    assert inference._providers_for("auto") == ["TensorrtExecutionProvider", "CPUExecutionProvider"]
-    assert inference._providers_for("tensorrt") == ["TensorrtExecutionProvider", "CPUExecutionProvider"]
-    monkeypatch.setattr(inference, "probe_provider", fake({"cpu"}))
-    assert inference._providers_for("auto") == ["CPUExecutionProvider"]
-    assert inference._providers_for("cpu") == ["CPUExecutionProvider"]
+    monkeypatch.setattr(providers, "probe_provider", fake({"cpu", "cuda", "tensorrt"}))
+    assert providers.providers_for("auto") == ["TensorrtExecutionProvider", "CUDAExecutionProvider",
+                                               "CPUExecutionProvider"]
+    assert providers.providers_for("cuda") == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.setattr(providers, "probe_provider", fake({"cpu", "tensorrt"}))
+    assert providers.providers_for("auto") == ["TensorrtExecutionProvider", "CPUExecutionProvider"]
+    assert providers.providers_for("tensorrt") == ["TensorrtExecutionProvider", "CPUExecutionProvider"]
+    monkeypatch.setattr(providers, "probe_provider", fake({"cpu"}))
+    assert providers.providers_for("auto") == ["CPUExecutionProvider"]
+    assert providers.providers_for("cpu") == ["CPUExecutionProvider"]
     with pytest.raises(ConfigError, match="the tensorrt execution provider is not available: absent"):
-        inference._providers_for("tensorrt")
+        providers.providers_for("tensorrt")
 
 
 @pytest.mark.skipif(CUDA, reason="this machine can run the CUDA provider")
 def test_a_provider_onnxruntime_cannot_start_is_an_error(monkeypatch, models):
     # the probe wrongly says yes; onnxruntime then falls back to the CPU, which a forced provider refuses
-    monkeypatch.setattr(inference, "probe_provider", lambda name: inference.ProviderStatus(name, True))
+    monkeypatch.setattr(providers, "probe_provider", lambda name: providers.ProviderStatus(name, True))
     with pytest.raises(ConfigError, match="onnxruntime could not start the cuda execution provider"):
         Generator.open(models["plain"], provider="cuda")
 
@@ -330,7 +332,7 @@ def test_wheel_library_folders(tmp_path, monkeypatch):
     for folder in ("nvidia/cu13/lib", "nvidia/cudnn/lib", "tensorrt_libs", "nvidia/empty"):
         (site / folder).mkdir(parents=True)
     monkeypatch.setattr(sys, "path", [str(tmp_path / "elsewhere"), str(site)])
-    assert inference._library_folders() == [site / "nvidia/cu13/lib", site / "nvidia/cudnn/lib", site / "tensorrt_libs"]
+    assert nvidia.library_folders() == [site / "nvidia/cu13/lib", site / "nvidia/cudnn/lib", site / "tensorrt_libs"]
 
 
 @pytest.mark.skipif(not shutil.which("cc"), reason="needs a C compiler")
@@ -346,16 +348,16 @@ def test_dependencies_are_found_in_wheel_folders(tmp_path):
                     str(tmp_path / "dep.c")], check=True)
     subprocess.run(["cc", "-shared", "-fPIC", "-o", str(tmp_path / top), str(tmp_path / "top.c"),
                     str(tmp_path / "wheel" / dep)], check=True)
-    error = inference._load(str(tmp_path / top), [])
+    error = nvidia.load(str(tmp_path / top), [])
     assert error.startswith(f"{dep}: cannot open shared object file")
-    assert inference._what_is_missing(error) == dep
-    assert inference._load(f"libganctl_absent_{tag}.so.1", [tmp_path / "wheel"]).startswith("libganctl_absent")
-    assert inference._load(str(tmp_path / top), [tmp_path / "wheel"]) == ""
+    assert nvidia.what_is_missing(error) == dep
+    assert nvidia.load(f"libganctl_absent_{tag}.so.1", [tmp_path / "wheel"]).startswith("libganctl_absent")
+    assert nvidia.load(str(tmp_path / top), [tmp_path / "wheel"]) == ""
     other = f"libganctl_other_{tag}.so.2"  # a bare soname, as libcudnn.so.9 is loaded
     subprocess.run(["cc", "-shared", "-fPIC", f"-Wl,-soname,{other}", "-o", str(tmp_path / "wheel" / other),
                     str(tmp_path / "dep.c")], check=True)
-    assert inference._load(other, []).startswith(f"{other}: cannot open shared object file")
-    assert inference._load(other, [tmp_path / "wheel"]) == ""
+    assert nvidia.load(other, []).startswith(f"{other}: cannot open shared object file")
+    assert nvidia.load(other, [tmp_path / "wheel"]) == ""
 
 
 DRIVER_STUB = r"""
@@ -367,7 +369,8 @@ int cuDriverGetVersion(int *version) { *version = env("STUB_DRIVER", 13000); ret
 int cuGetErrorName(int code, const char **name) { *name = "CUDA_ERROR_NO_DEVICE"; return 0; }
 """
 
-PROBE = "import json; from ganctl import inference; print(json.dumps(inference.probe_provider('cuda').__dict__))"
+PROBE = ("import json; from ganctl.inference.providers import probe_provider; "
+         "print(json.dumps(probe_provider('cuda').__dict__))")
 
 
 @pytest.mark.skipif(not shutil.which("cc"), reason="needs a C compiler")
@@ -376,8 +379,8 @@ def test_probe_with_a_stub_driver_and_stub_libraries(tmp_path):
     """A fake NVIDIA stack: a driver stub on LD_LIBRARY_PATH, empty libraries with the sonames the
     provider needs in a pip-wheel-like folder. The probe must say yes without loading the provider
     library (whose static initialisers would crash the process), and name what is missing."""
-    capi = inference._ort_folder() / "capi"
-    needed = inference._needed(capi / "libonnxruntime_providers_cuda.so")
+    capi = runtime.ort_folder() / "capi"
+    needed = elf.needed(capi / "libonnxruntime_providers_cuda.so")
     assert needed and any(n.startswith("libcudart.so.") for n in needed)
     driver, wheel = tmp_path / "driver", tmp_path / "site" / "nvidia" / "cu13" / "lib"
     driver.mkdir()
@@ -386,7 +389,7 @@ def test_probe_with_a_stub_driver_and_stub_libraries(tmp_path):
     (tmp_path / "empty.c").write_text("int ganctl_stub(void) { return 0; }\n")
     subprocess.run(["cc", "-shared", "-fPIC", "-Wl,-soname,libcuda.so.1", "-o", str(driver / "libcuda.so.1"),
                     str(tmp_path / "driver.c")], check=True)
-    for soname in [n for n in needed if inference._product(n)]:
+    for soname in [n for n in needed if nvidia.product(n)]:
         subprocess.run(["cc", "-shared", "-fPIC", f"-Wl,-soname,{soname}", "-o", str(wheel / soname),
                         str(tmp_path / "empty.c")], check=True)
 
@@ -540,9 +543,9 @@ def _python(code: str) -> subprocess.CompletedProcess:
 def test_the_python_api_leaves_stderr_clean_and_imports_no_backend(models):
     done = _python(
         "import sys\n"
-        "import ganctl.inference\n"
+        "import ganctl.inference.generator\n"
         f"print('BEFORE=' + ','.join(m for m in {HEAVY + ('onnxruntime',)!r} if m in sys.modules))\n"
-        "from ganctl.inference import Generator\n"
+        "from ganctl.inference.generator import Generator\n"
         f"images, _ = Generator.open({str(models['conditional'])!r}).sample(4)\n"
         "print('SHAPE', images.shape)\n"
         f"print('AFTER=' + ','.join(m for m in {HEAVY!r} if m in sys.modules))\n"

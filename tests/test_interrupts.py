@@ -225,7 +225,7 @@ def test_the_pipe_holds_less_than_what_is_left_to_print(tmp_path):
 
 
 def test_an_epoch_resumed_in_its_middle_reports_the_means_of_all_its_steps():
-    from ganctl.trainer import EpochMeans
+    from ganctl.training.loop import EpochMeans
 
     whole, first = EpochMeans(), EpochMeans()
     logs = [{"a": 1.0, "b": 2.0}, {"a": 3.0}, {"a": 0.5, "b": 4.0}]

@@ -14,7 +14,7 @@ import pydantic
 import pytest
 
 from ganctl import api
-from ganctl import backend as ganctl_backend
+from ganctl.engine import backends as ganctl_backend
 
 ganctl_backend.activate(ganctl_backend.resolve()[0])  # before Keras is first imported
 

@@ -228,3 +228,163 @@ def test_strict_env_with_real_broken_plugin(site):
     assert result.returncode == 1
     assert "ganctl-broken" in result.stderr and "Traceback" not in result.stderr
     assert _ganctl(site, "--help", GANCTL_STRICT_PLUGINS="1").returncode == 0
+
+
+# -- defaults that plugins declare (API 1.5) ------------------------------------------------------
+
+
+class Spread(api.Metric):
+    """How spread out the generated features are: a third party's metric that declares itself a default."""
+
+    default = True
+
+    class Params(api.Params):
+        pass
+
+    def compute(self, real, fake, *, fake_labels, seed):
+        return {"spread": float(fake.features.std())}
+
+
+class PlainSpread(Spread):
+    """The same metric, not a default."""
+
+    default = False
+
+
+class DefaultMetric:
+    @staticmethod
+    @api.hookimpl
+    def register_metrics(register):
+        register("spread", Spread)
+
+
+def _generator(tmp_path: Path) -> Path:
+    from . import onnx_models
+
+    return onnx_models.generator(tmp_path / "g.onnx", shape=(8, 8, 1))  # the size of the digits
+
+
+def _host_without_defaults() -> PluginHost:
+    """Datasets, one metric and one extractor, none of them declared a default."""
+    import ganctl_datasets
+    from ganctl_features.pixels import Pixels
+
+    class PlainPixels(Pixels):
+        """Raw pixels, not a default."""
+
+        default = False
+
+    class Plain:
+        @staticmethod
+        @api.hookimpl
+        def register_metrics(register):
+            register("spread", PlainSpread)
+
+        @staticmethod
+        @api.hookimpl
+        def register_feature_extractors(register):
+            register("plain-pixels", PlainPixels)
+
+    host = PluginHost()
+    host.add(ganctl_datasets, PluginInfo("ganctl_datasets", "ganctl", "0"))
+    host.add(Plain, PluginInfo("plain", "ganctl-plain", "1.0"))
+    return host
+
+
+def test_the_defaults_are_what_plugins_declare_in_registration_order():
+    host = make_host((DefaultMetric, "spread"))
+    assert host.defaults("metrics", "name one") == ["fid", "kid", "prdc", "c2st", "spread"]
+    assert host.defaults("feature_extractors", "name one") == ["pixels"]
+    assert host.defaults("exporters", "name one") == ["onnx"]
+    assert host.declaring("feature_extractors", "reads_classifier_exports") == ["classifier"]
+    with pytest.raises(PluginError, match="no metric plugin declares itself the default .*; name one with --metric"):
+        _host_without_defaults().defaults("metrics", "name one with --metric")
+
+
+def test_a_third_party_default_metric_is_computed_when_none_is_named(runner, tmp_path, monkeypatch):
+    monkeypatch.setenv("GANCTL_CACHE_DIR", str(tmp_path / "cache"))
+    set_host(make_host((DefaultMetric, "spread")))
+    result = runner.invoke(app, ["evaluate", str(_generator(tmp_path)), "--data", "digits", "--n", "100", "--json"])
+    assert result.exit_code == 0, result.output
+    results = json.loads(result.stdout)
+    assert [r["metric"] for r in results] == ["fid", "kid", "prdc", "c2st", "spread"]
+    assert results[-1]["protocol"]["extractor"]["name"] == "pixels"  # the declared default extractor
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "no metric plugin declares itself the default (default = True; installed: spread)"),
+        (["-m", "spread"], "no feature extractor plugin declares itself the default"),
+    ],
+)
+def test_without_a_declared_default_the_error_says_how_to_name_one(runner, tmp_path, monkeypatch, args, message):
+    monkeypatch.setenv("GANCTL_CACHE_DIR", str(tmp_path / "cache"))
+    set_host(_host_without_defaults())
+    source = str(_generator(tmp_path))
+    result = runner.invoke(app, ["evaluate", source, "--data", "digits", "--n", "50", *args])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert message in result.stderr and ("--metric" if not args else "--features") in result.stderr
+    named = runner.invoke(app, ["evaluate", source, "--data", "digits", "--n", "50", "-m", "spread",
+                                "--features", "plain-pixels", "--json"])
+    assert named.exit_code == 0, named.output
+
+
+def test_the_onnx_exporter_is_the_one_that_writes_onnx_files_a_default_first():
+    from ganctl.commands.export import onnx_exporter
+
+    class OtherOnnx(api.Exporter):
+        """Another ONNX writer, registered after ganctl's."""
+
+        suffix = ".onnx"
+
+        class Params(api.Params):
+            pass
+
+        def export(self, source, path):
+            raise NotImplementedError
+
+        def load(self, path):
+            raise NotImplementedError
+
+    class Other:
+        @staticmethod
+        @api.hookimpl
+        def register_exporters(register):
+            register("other-onnx", OtherOnnx)
+
+    assert onnx_exporter(make_host((Other, "other"))) == "onnx"
+    alone = PluginHost()
+    alone.add(Other, PluginInfo("other", "ganctl-other", "1.0"))
+    assert onnx_exporter(alone) == "other-onnx"
+    with pytest.raises(PluginError, match="no installed exporter plugin writes ONNX files"):
+        onnx_exporter(PluginHost())
+
+
+def test_the_core_names_no_first_party_plugin():
+    """Plugins declare the defaults (API 1.5), so no name that ganctl's own metric, feature-extractor
+    or exporter plugins register appears in the core's code (docstrings and prose in messages
+    aside), and no ``{"plugin": NAME}`` is written there. "classifier" and "keras" are skipped as
+    bare strings: they are also a model kind and a library."""
+    import ast
+
+    host = make_host()
+    names = {name for kind in ("metrics", "feature_extractors", "exporters")
+             for name, component in host.components[kind].items() if component.plugin.builtin}
+    assert {"fid", "kid", "prdc", "c2st", "pixels", "classifier", "onnx"} <= names
+    found = []
+    for path in sorted((ROOT / "ganctl").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                      and node.body and isinstance(node.body[0], ast.Expr)}
+        where = path.relative_to(ROOT)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Dict):
+                found += [f"{where}:{node.lineno}: {{'plugin': {value.value!r}}}"
+                          for key, value in zip(node.keys, node.values, strict=True)
+                          if isinstance(key, ast.Constant) and key.value == "plugin" and isinstance(value, ast.Constant)]
+            elif (isinstance(node, ast.Constant) and node.value in names - {"classifier", "keras"}
+                  and id(node) not in docstrings):
+                found.append(f"{where}:{node.lineno}: {node.value!r}")
+    assert found == [], "read these from the plugins' declarations (PluginHost.defaults, .declaring)"

@@ -34,7 +34,7 @@ def _clean_env(**extra: str) -> dict[str, str]:
 def test_import_chatter_is_dropped_and_the_rest_kept(tmp_path, level, dropped):
     (tmp_path / "tensorflow").mkdir()
     (tmp_path / "tensorflow" / "__init__.py").write_text(FAKE_TENSORFLOW)
-    code = ("import importlib.util\nfrom ganctl.backend import activate\nactivate('jax')\n"
+    code = ("import importlib.util\nfrom ganctl.engine.backends import activate\nactivate('jax')\n"
             "assert importlib.util.find_spec('tensorflow')\n"  # as doctor and the exporters ask, before importing
             "import tensorflow\nprint('imported')")
     env = _clean_env(PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))

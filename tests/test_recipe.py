@@ -9,7 +9,7 @@ import yaml
 
 from ganctl.cli import app
 from ganctl.errors import RecipeError
-from ganctl.recipe import load_recipe, validate
+from ganctl.recipe.load import load_recipe, validate
 
 GOOD = """\
 name: demo
@@ -269,7 +269,7 @@ def test_cli_schema_covers_core_and_plugins(runner, host, tmp_path):
 def test_schema_accepts_valid_and_rejects_invalid_recipes(host, write):
     import jsonschema
 
-    from ganctl.recipe import json_schema
+    from ganctl.recipe.jsonschema import json_schema
 
     schema = json_schema(host)
     jsonschema.validate(yaml.safe_load(GOOD), schema)

@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from ganctl.cli import app
-from ganctl.images import MAX_CLASS_COLUMNS, class_blocks, grid
 from ganctl.plugins import set_host
+from ganctl.runs.images import MAX_CLASS_COLUMNS, class_blocks, grid
 from ganctl.sampling import sample_labels
 
 from . import onnx_models
@@ -136,7 +136,7 @@ def test_onnx_label_by_class_name(runner, tmp_path):
 
 def test_label_name_without_recorded_names():
     from ganctl.errors import ConfigError
-    from ganctl.generate import check_label
+    from ganctl.runs.trained import check_label
 
     assert check_label("1", True, 3) == 1 and check_label(None, True, 3) is None
     with pytest.raises(ConfigError, match="is not a class index, and this model records no class names: use 0 to 2"):

@@ -13,6 +13,8 @@ import yaml
 from ganctl import api
 from ganctl.cli import app
 from ganctl.plugins import set_host
+from ganctl.runs.checkpoint import Progress
+from ganctl.training.callbacks import Callback, CallbackList
 
 from .conftest import make_host
 
@@ -93,7 +95,7 @@ def test_quiet_prints_only_the_run_directory(runner, write, tmp_path):
 def test_rich_progress_on_a_terminal(write, tmp_path):
     from rich.console import Console
 
-    from ganctl.progress import RichReporter
+    from ganctl.training.progress import RichReporter
 
     ticks = iter(range(100))
     reporter = RichReporter(Console(file=open(os.devnull, "w"), force_terminal=True, width=120, record=True),
@@ -105,6 +107,68 @@ def test_rich_progress_on_a_terminal(write, tmp_path):
     reporter.close()
     text = reporter.console.export_text()
     assert "epochs" in text and "steps" in text and "d/loss=1" in text and "samples/s" in text
+
+
+# -- callbacks -----------------------------------------------------------------------------------
+
+
+class Recorder(Callback):
+    """A callback that writes down each call, and asks to stop after epoch ``stop_after``."""
+
+    def __init__(self, calls: list, name: str, stop_after: int | None = None) -> None:
+        self.calls, self.name, self.stop_after = calls, name, stop_after
+
+    def on_train_begin(self, progress):
+        self.calls.append((self.name, "begin", progress.step))
+
+    def on_step_end(self, progress, logs):
+        self.calls.append((self.name, "step", progress.step))
+
+    def on_epoch_end(self, progress, means, last):
+        self.calls.append((self.name, "epoch", progress.epoch, last))
+        return progress.epoch == self.stop_after
+
+    def on_train_end(self, progress, completed):
+        self.calls.append((self.name, "end", progress.step, completed))
+
+
+def test_a_callback_list_calls_each_hook_in_order_and_a_stop_lets_the_others_run():
+    calls: list = []
+    callbacks = CallbackList([Recorder(calls, "a", stop_after=1), Recorder(calls, "b"), Callback()])
+    callbacks.on_train_begin(Progress())
+    assert callbacks.on_step_end(Progress(1, 0, 1), {"x": 1.0}) is False
+    assert callbacks.on_epoch_end(Progress(1, 1, 0), {"x": 1.0}, False) is True  # a asks; b still runs
+    assert callbacks.on_epoch_end(Progress(2, 2, 0), {"x": 1.0}, True) is False
+    callbacks.on_train_end(Progress(2, 2, 0), True)
+    assert calls == [("a", "begin", 0), ("b", "begin", 0), ("a", "step", 1), ("b", "step", 1),
+                     ("a", "epoch", 1, False), ("b", "epoch", 1, False), ("a", "epoch", 2, True),
+                     ("b", "epoch", 2, True), ("a", "end", 2, True), ("b", "end", 2, True)]
+
+
+def test_a_callback_that_stops_training_ends_the_run_checkpointed_and_completed(write, tmp_path):
+    from ganctl.console import load_plugins
+    from ganctl.recipe.load import load_recipe
+    from ganctl.runs.rundir import RunDir
+    from ganctl.session.assemble import open_session
+    from ganctl.training.loop import Trainer
+    from ganctl.training.progress import Reporter
+    from ganctl.training.run_info import run_info
+
+    host = load_plugins()
+    every = "log_every: 4\n  checkpoint_every: 5\n  sample_every: 5"  # none of either before the stop
+    recipe = load_recipe(write("tiny.yaml", TINY.replace("log_every: 4", every)), host)
+    session = open_session(recipe, host, backend())
+    run = RunDir.create(recipe.output, recipe.name, recipe.to_dict(), tmp_path / "run")
+    run.write_info(run_info(session, {}))
+    calls: list = []
+    outcome = Trainer(session, Reporter(), host).use(run).fit(Progress(), [Recorder(calls, "stopper", stop_after=1)])
+    assert calls == [("stopper", "begin", 0), *(("stopper", "step", s) for s in range(1, 9)),
+                     ("stopper", "epoch", 1, False), ("stopper", "end", 8, True)]
+    assert (outcome.progress.step, outcome.progress.epoch) == (8, 1)
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert (info["status"], info["step"], info["epoch"]) == ("completed", 8, 1)
+    assert [p.name for p in (tmp_path / "run" / "checkpoints").glob("*.npz")] == ["ckpt-00000008.npz"]  # at the stop
+    assert {p.name for p in (tmp_path / "run" / "samples").iterdir()} == {"final.png"}
 
 
 # -- resume --------------------------------------------------------------------------------------
@@ -213,9 +277,9 @@ def test_a_damaged_checkpoint_is_named_once_by_each_command_that_falls_back(runn
         ["evaluate", str(run), "--metric", "fid", "--n", "64"],
     ]
     for args in commands:
-        import ganctl.generate
+        import ganctl.runs.trained
 
-        ganctl.generate._warned.clear()  # once per process: each command here is a process of its own
+        ganctl.runs.trained._warned.clear()  # once per process: each command here is a process of its own
         result = runner.invoke(app, args)
         assert result.exit_code == 0, (args, result.output)
         warnings = [line for line in result.stderr.splitlines() if "ckpt-00000024.npz" in line]

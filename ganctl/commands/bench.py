@@ -1,6 +1,6 @@
 """``ganctl bench``: how fast a generator samples, on onnxruntime and, for a run directory, on Keras.
 
-Given an ONNX model it times :class:`ganctl.inference.Generator` (onnxruntime). Given a run
+Given an ONNX model it times :class:`ganctl.inference.generator.Generator` (onnxruntime). Given a run
 directory it also times the same weights on Keras, two ways: ``model.predict`` and the direct
 call ``generator(inputs, training=False)`` (what ``ganctl generate RUN_DIR`` runs, through
 ``session.engine.generate``). A run directory without ``exports/generator.onnx`` is exported
@@ -80,7 +80,9 @@ def bench(
     provider = provider.strip().lower()
     if not source.exists():
         raise ConfigError(f"{source} does not exist; give an ONNX model file or a run directory made by ganctl train.")
-    run_dir = source.is_dir() and (source / "run.json").is_file()
+    from ganctl.runs.rundir import is_run_dir
+
+    run_dir = is_run_dir(source)
     if backend is not None and not run_dir:
         raise ConfigError(f"--backend is for run directories; {source} is an ONNX model, timed on onnxruntime only.")
 
@@ -90,7 +92,7 @@ def bench(
         onnx_path, keras_paths, info = _open_run(source, backend)
     else:
         onnx_path = source
-    from ganctl.inference import Generator
+    from ganctl.inference.generator import Generator
 
     generator = Generator.open(onnx_path, provider=provider, threads=threads)
     info = {"model": str(generator.path), "providers": generator.providers, "threads": generator.threads, **info}
@@ -135,25 +137,27 @@ def parse_batches(text: str) -> list[int]:
 def _open_run(path: Path, backend: str | None) -> tuple[Path, dict[str, Callable[[Any, Any], Any]], dict[str, Any]]:
     """The run's ONNX export (written first when missing) and its Keras paths on the newest checkpoint."""
     from ganctl import exporting
-    from ganctl.generate import open_trained
-    from ganctl.inference import EXPORT_PATH
+    from ganctl.commands.export import onnx_exporter
+    from ganctl.runs.rundir import export_path
+    from ganctl.runs.trained import open_trained
 
     host = load_plugins()
     trained = open_trained(path, host, backend)
     session, step = trained.session, trained.checkpoint.progress.step
     if session.model.kind != "generator":
-        from ganctl.generate import not_a_generator
+        from ganctl.runs.trained import not_a_generator
 
         raise not_a_generator(path)
-    onnx_path = path / EXPORT_PATH
-    exported = trained.run.read_info().get("exports", {}).get("onnx", {})
+    onnx_path = export_path(path)
+    name = onnx_exporter(host)
+    exported = trained.run.read_info().get("exports", {}).get(name, {})
     if not onnx_path.is_file():
-        name, exporter = exporting.make_exporter(host, "onnx", source="ganctl bench")
+        name, exporter = exporting.make_exporter(host, name, source="ganctl bench")
         reason = exporter.unavailable(session.backend)
         if reason:
             from ganctl.errors import ConfigError
 
-            raise ConfigError(f"{path} has no ONNX export ({onnx_path}), and the onnx exporter cannot run on the "
+            raise ConfigError(f"{path} has no ONNX export ({onnx_path}), and the {name} exporter cannot run on the "
                               f"{session.backend} backend here: {reason}. Export it on another backend "
                               f"(ganctl export {path} --onnx --backend jax), or time an .onnx file.")
         warn(f"{path} has no ONNX export: exporting it first (as `ganctl export {path} --onnx`) ...")
@@ -185,10 +189,9 @@ def _inputs(generator: Any, size: int) -> tuple[Any, Any]:
     """The latents and labels ``Generator.sample(size, seed=0)`` draws."""
     import numpy as np
 
-    from ganctl.sampling import latents, sample_labels
+    from ganctl.sampling import inputs
 
-    labels = sample_labels(size, generator.num_classes)
-    return latents(0, size, generator.latent_dim), None if labels is None else labels.astype(np.int64)
+    return inputs(0, size, generator.latent_dim, generator.num_classes, label_dtype=np.int64)
 
 
 # -- timing -----------------------------------------------------------------------------------------

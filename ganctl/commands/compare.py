@@ -1,10 +1,9 @@
-"""``ganctl compare`` and ``ganctl report``: what runs achieved, side by side or as one HTML page."""
+"""``ganctl compare``: what runs achieved, side by side."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -16,20 +15,6 @@ PROTOCOL_KEYS = ("params", "extractor", "n_real", "n_fake", "real", "seed")
 
 def register(app: typer.Typer) -> None:
     app.command("compare")(compare)
-    app.command("report")(report)
-
-
-def latest_evaluations(run: Any) -> dict[str, dict[str, Any]]:
-    """Per metric, the newest ``ganctl evaluate`` record of ``run`` (values and protocol)."""
-    found: dict[str, dict[str, Any]] = {}
-    if run.evaluations_path.exists():
-        for line in run.evaluations_path.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue  # a line cut short by a crash
-            found[record["metric"]] = record
-    return found
 
 
 @guarded
@@ -40,14 +25,14 @@ def compare(
 ) -> None:
     """The latest evaluation of each run (ganctl evaluate), side by side; differing protocols are marked."""
     from ganctl.errors import ConfigError
-    from ganctl.rundir import RunDir
+    from ganctl.runs.rundir import RunDir
 
     rows = []
     for path in runs:
         run = RunDir.open(path)
         info = run.read_info()
         rows.append({"run": str(path), "model": info.get("model"), "backend": info.get("backend"),
-                     "step": info.get("step"), "status": info.get("status"), "evaluations": latest_evaluations(run)})
+                     "step": info.get("step"), "status": info.get("status"), "evaluations": run.latest_evaluations()})
     metrics = list(dict.fromkeys(m for row in rows for m in row["evaluations"]))
     if not metrics:
         raise ConfigError("none of these runs has been evaluated yet: run ganctl evaluate RUN_DIR on each first.")
@@ -79,28 +64,3 @@ def compare(
     if differing:
         out.print(f"* computed with different protocols across runs (n, extractor, real data, seed or "
                   f"parameters): {', '.join(differing)}. Evaluate the runs the same way before comparing.")
-
-
-@guarded
-def report(
-    run_dir: Path = typer.Argument(..., metavar="RUN_DIR", help="A run directory.", show_default=False),
-    out_file: Path = typer.Option(None, "--out", help="The HTML file to write [default: RUN_DIR/report.html]."),
-) -> None:
-    """One self-contained HTML page: curves, sample grids over time, evaluations, recipe, run.json."""
-    from ganctl.errors import ConfigError
-    from ganctl.fsutil import atomic_write, why_unwritable
-    from ganctl.report import render
-    from ganctl.rundir import RunDir
-
-    run = RunDir.open(run_dir)
-    target = out_file or run.path / "report.html"
-    if target.is_dir():
-        raise ConfigError(f"--out {target} is a folder; give a file path ending in .html.")
-    page = render(run)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(target, page.encode())
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot write {target}: {why_unwritable(target, exc)}. Choose a writable --out.") from None
-    typer.echo(f"wrote {target} ({len(page) // 1024} KB)")

@@ -31,7 +31,7 @@ def info(
     """Load a dataset and show its shape, classes and value range; optionally a preview grid."""
     import numpy as np
 
-    from ganctl.data import load_dataset
+    from ganctl.session.data import load_dataset
 
     host = load_plugins()
     name, params, dataset = load_dataset(source, set_, host)
@@ -42,7 +42,7 @@ def info(
         report["class_counts"] = {(spec.class_names[i] if spec.class_names else str(i)): int(c)
                                   for i, c in enumerate(counts)}
     if preview is not None:
-        from ganctl.images import grid, save_png
+        from ganctl.runs.images import grid, save_png
 
         count = min(64, len(dataset))
         batch = next(dataset.batches(count, seed=seed))

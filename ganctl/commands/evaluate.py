@@ -9,8 +9,6 @@ import typer
 
 from ganctl.console import guarded, load_plugins, out
 
-DEFAULT_METRICS = ("fid", "kid", "prdc", "c2st")
-
 
 def register(app: typer.Typer) -> None:
     app.command("evaluate")(evaluate)
@@ -37,24 +35,29 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print JSON (values and protocol) instead of a table."),
 ) -> None:
     """Compare generated images with real ones: FID, KID, PRDC, C2ST, ... with how each was computed."""
-    from ganctl import evaluation
     from ganctl.errors import ConfigError
+    from ganctl.evaluation.metrics import default_metrics, default_n, evaluate, request
+    from ganctl.evaluation.scoring import evaluate_classifier, is_classifier
+    from ganctl.evaluation.subjects import floor_subject, subject_from_onnx, subject_from_run
+    from ganctl.runs.rundir import is_model_file
 
     if seed < 0:
         raise ConfigError(f"--seed must be 0 or more, got {seed}.")
     host = load_plugins()
-    is_onnx = source.suffix.lower() == ".onnx" or source.is_file()
+    is_onnx = is_model_file(source)
     if is_onnx and backend:
         raise ConfigError("--backend is for run directories; an ONNX file runs on onnxruntime (see --provider).")
     real_data = _real_data(data, host)
-    if evaluation.is_classifier(source):
+    if is_classifier(source):
         if metrics or features or floor or n is not None:
+            reader = host.declaring("feature_extractors", "reads_classifier_exports")
+            use = f" To use it for a generator's metrics: --features '{{plugin: {reader[0]}, model: {source}}}'." \
+                if reader else ""
             raise ConfigError(f"{source} is a classifier: it is scored on held-out labelled data (accuracy, precision, "
-                              "recall, F1, ROC-AUC), so --metric, --features, --floor and --n do not apply. To use it "
-                              f"for a generator's metrics: --features '{{plugin: classifier, model: {source}}}'.")
-        result = evaluation.evaluate_classifier(source, host, backend=backend, data=real_data)
-        if source.is_dir():
-            from ganctl.rundir import RunDir
+                              f"recall, F1, ROC-AUC), so --metric, --features, --floor and --n do not apply.{use}")
+        result = evaluate_classifier(source, host, backend=backend, data=real_data)
+        if not is_onnx:
+            from ganctl.runs.rundir import RunDir
 
             RunDir(source).log_evaluation(result.to_dict())
         if as_json:
@@ -66,37 +69,34 @@ def evaluate(
     sections: list = list(metrics)
     recipe_metrics = []
     if not is_onnx and not sections:
-        from ganctl.recipe import load_recipe
-        from ganctl.rundir import RunDir
+        from ganctl.recipe.load import load_recipe
+        from ganctl.runs.rundir import RunDir
 
         recipe = load_recipe(RunDir.open(source).recipe_path, host)
-        recipe_metrics = [m.to_dict(core=("n", "features")) for m in recipe.metrics]
-    sections = sections or recipe_metrics or list(DEFAULT_METRICS)
-    requests = [evaluation.request(host, section, features_section) for section in sections]  # checked before loading
-    subject = (evaluation.subject_from_onnx(source, provider) if is_onnx
-               else evaluation.subject_from_run(source, host, backend))
+        recipe_metrics = list(recipe.metrics)  # validated sections: requests use them as they are
+    sections = sections or recipe_metrics or default_metrics(host)
+    requests = [request(host, section, features_section) for section in sections]  # checked before loading
+    subject = subject_from_onnx(source, provider) if is_onnx else subject_from_run(source, host, backend)
     if n is None and recipe_metrics and not metrics:
-        n = next((m["n"] for m in recipe_metrics if m.get("n")), None)
+        n = next((m.n for m in recipe_metrics if m.n), None)
     floors, reference, note = [], None, ""
     if floor:  # first (a too large --n fails early), and against the same real images as the model
         section = real_data or subject.data
         if section is None:
             raise ConfigError(f"{source} does not say what data it was trained on; give it with --data for --floor.")
-        held_out, reference = evaluation.floor_subject(section, host, subject.spec, subject.conditional,
-                                                       trained_on=subject.data)
+        held_out, reference = floor_subject(section, host, subject.spec, subject.conditional, trained_on=subject.data)
         if n is None:  # one n for both rows: the default, capped at the held-out and the reference images
-            n, note = evaluation.default_n({held_out.name: held_out.holds or 0,
-                                            f"the real data {json.dumps(reference.described)}":
-                                            len(reference.pool(host))})
-        floors = evaluation.evaluate(held_out, requests, host, n=n, seed=seed, real=reference,
-                                     use_cache=not no_cache, n_note=note)
-    results = evaluation.evaluate(subject, requests, host, n=n, seed=seed, real_data=real_data,
-                                  use_cache=not no_cache, real=reference, n_note=note)
+            n, note = default_n({held_out.name: held_out.holds or 0,
+                                 f"the real data {json.dumps(reference.described)}": len(reference.pool(host))})
+        floors = evaluate(held_out, requests, host, n=n, seed=seed, real=reference, use_cache=not no_cache,
+                          n_note=note)
+    results = evaluate(subject, requests, host, n=n, seed=seed, real_data=real_data, use_cache=not no_cache,
+                       real=reference, n_note=note)
     records = [r.to_dict() for r in results]
     for record, found in zip(records, floors, strict=False):
         record["floor"] = found.to_dict()
     if not is_onnx:
-        from ganctl.rundir import RunDir
+        from ganctl.runs.rundir import RunDir
 
         run = RunDir(source)
         for record in records:
@@ -128,7 +128,7 @@ def _features(text: str | None) -> str | dict | None:
 def _real_data(data: str | None, host) -> dict | None:
     if data is None:
         return None
-    from ganctl.data import load_dataset
+    from ganctl.session.data import load_dataset
 
     name, params, _ = load_dataset(data, [], host)
     return {"plugin": name, **params}

@@ -40,13 +40,14 @@ def export(
         return
     if run_dir is None:
         raise ConfigError("give the run directory to export: ganctl export RUN_DIR --onnx")
-    from ganctl.generate import open_trained
+    from ganctl.runs.trained import open_trained
 
-    sections: list = [{"plugin": name} for name in dict.fromkeys((["onnx"] if onnx else []) + formats)]
+    sections: list = [{"plugin": name} for name in dict.fromkeys(([onnx_exporter(host)] if onnx else []) + formats)]
     if opset is not None:
-        if not any(s["plugin"] == "onnx" for s in sections):
+        onnx_name = onnx_exporter(host)
+        if not any(s["plugin"] == onnx_name for s in sections):
             raise ConfigError("--opset is an ONNX setting: use it with --onnx.")
-        sections = [{**s, "opset": opset} if s["plugin"] == "onnx" else s for s in sections]
+        sections = [{**s, "opset": opset} if s["plugin"] == onnx_name else s for s in sections]
     if out_file is not None and len(sections) != 1:
         raise ConfigError("--out names one file: use it with exactly one format (--onnx or one --format).")
     # check the names and exporters before the (slow) model build
@@ -55,7 +56,9 @@ def export(
     session = trained.session
     if not exporters:
         exporters = [exporting.make_exporter(host, s, source=f"{trained.run.recipe_path}: export")
-                     for s in session.recipe.export] or [exporting.make_exporter(host, "onnx", source="default")]
+                     for s in session.recipe.export] or [
+            exporting.make_exporter(host, name, source="default") for name in host.defaults(
+                "exporters", "name one with --onnx or --format, or list them in the recipe's export:")]
     for name, exporter in exporters:  # all or nothing: refuse before writing anything
         reason = exporting.unavailable(session, exporter)
         if reason:
@@ -72,12 +75,26 @@ def export(
         )
 
 
+def onnx_exporter(host) -> str:
+    """The exporter that writes ONNX files (``suffix = ".onnx"``, the format ganctl's inference
+    runs): what ``--onnx`` and ``ganctl bench`` use. Among several, a default one first, then the
+    first registered."""
+    from ganctl.errors import PluginError
+
+    found = host.declaring("exporters", "suffix", ".onnx")
+    if not found:
+        raise PluginError("no installed exporter plugin writes ONNX files (none has suffix = '.onnx'); see "
+                          "`ganctl export --list` and `ganctl plugins`.")
+    defaults = host.declaring("exporters", "default")
+    return min(found, key=lambda name: name not in defaults)
+
+
 def _list(host, run_dir: Path | None, backend: str | None) -> None:
     from rich.table import Table
 
-    from ganctl import backend as backends
+    from ganctl.engine import backends
     from ganctl.exporting import make_exporter
-    from ganctl.rundir import RunDir
+    from ganctl.runs.rundir import RunDir
 
     chosen = backend or (RunDir.open(run_dir).read_info()["backend"] if run_dir else None)
     chosen, _ = backends.resolve(chosen)

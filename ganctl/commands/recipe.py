@@ -8,10 +8,9 @@ from pathlib import Path
 import typer
 
 from ganctl.console import guarded, load_plugins, out
+from ganctl.recipe.overrides import SET_HELP
 
 app = typer.Typer(help="Validate, resolve and describe recipes.", no_args_is_help=True)
-
-SET_HELP = "Override a recipe key: KEY.PATH=VALUE (value read as YAML). Repeatable."
 
 
 @app.command()
@@ -21,7 +20,7 @@ def validate(
     set_: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help=SET_HELP),
 ) -> None:
     """Check a recipe; exit 0 when valid, 2 with an error per problem when not."""
-    from ganctl.recipe import load_recipe
+    from ganctl.recipe.load import load_recipe
 
     recipe = load_recipe(file, load_plugins(), set_)
     typer.echo(f"OK: {file} is a valid recipe ({recipe.data.plugin} data, {recipe.model.plugin} model).")
@@ -35,7 +34,7 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of YAML."),
 ) -> None:
     """Print the fully resolved recipe: overrides applied, every default filled in."""
-    from ganctl.recipe import load_recipe
+    from ganctl.recipe.load import load_recipe
 
     resolved = load_recipe(file, load_plugins(), set_).to_dict()
     if as_json:
@@ -52,7 +51,7 @@ def schema(
     output: Path = typer.Option(None, "--out", help="Write to this file instead of stdout."),
 ) -> None:
     """Print the JSON Schema of recipes (core keys and every installed plugin's parameters)."""
-    from ganctl.recipe import json_schema
+    from ganctl.recipe.jsonschema import json_schema
 
     text = json.dumps(json_schema(load_plugins()), indent=2)
     if output is None:

@@ -1,4 +1,4 @@
-"""``ganctl train`` and ``ganctl generate``."""
+"""``ganctl train``."""
 
 from __future__ import annotations
 
@@ -7,15 +7,14 @@ from typing import Any
 
 import typer
 
-from ganctl.console import guarded, load_plugins
+from ganctl.console import guarded, load_plugins, out
+from ganctl.recipe.overrides import SET_HELP
 
-SET_HELP = "Override a recipe key: KEY.PATH=VALUE (value read as YAML). Repeatable."
 BACKEND_HELP = "Keras backend: jax, tensorflow or torch (beats the recipe's backend: and KERAS_BACKEND)."
 
 
 def register(app: typer.Typer) -> None:
     app.command("train")(train)
-    app.command("generate")(generate)
 
 
 def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
@@ -30,8 +29,8 @@ def _resumable(run: Any, host: Any, recipe_file: Path | None, overrides: list[st
     """The recipe and backend to resume ``run`` with: its own recipe, where only ``train.epochs``
     (to train longer) and the data's location (data that moved) may be changed with ``--set``."""
     from ganctl.errors import ConfigError
-    from ganctl.provenance import relocatable_keys
-    from ganctl.recipe import load_recipe
+    from ganctl.recipe.load import load_recipe
+    from ganctl.session.provenance import relocatable_keys
 
     if recipe_file is not None and recipe_file.resolve() != run.recipe_path.resolve():
         raise ConfigError(
@@ -112,18 +111,19 @@ def train(
 
 def _train(recipe_file: Path | None, resume: Path | None, set_: list[str], backend: str | None,
            out_dir: Path | None, quiet: bool, state: dict[str, Any]) -> None:
-    from ganctl import backend as backends
     from ganctl import interrupts
-    from ganctl.checkpoint import Progress
+    from ganctl.engine import backends
     from ganctl.errors import ConfigError, DataError
-    from ganctl.evaluation import check_metrics
+    from ganctl.evaluation.metrics import check_metrics
     from ganctl.exporting import check_exporters, export_after_training
-    from ganctl.progress import reporter
-    from ganctl.provenance import check_same_data, fingerprint, resolve_locations
-    from ganctl.recipe import load_recipe
-    from ganctl.rundir import RunDir
-    from ganctl.session import open_session
-    from ganctl.trainer import Trainer, run_info
+    from ganctl.recipe.load import load_recipe
+    from ganctl.runs.checkpoint import Progress
+    from ganctl.runs.rundir import RunDir
+    from ganctl.session.assemble import open_session
+    from ganctl.session.provenance import check_same_data, fingerprint, resolve_locations
+    from ganctl.training.loop import Trainer
+    from ganctl.training.progress import reporter
+    from ganctl.training.run_info import run_info
 
     host = load_plugins()
     if resume is not None:
@@ -144,7 +144,7 @@ def _train(recipe_file: Path | None, resume: Path | None, set_: list[str], backe
         raise
     check_exporters(session, host)  # an export that cannot run should stop us before training, not after
     check_metrics(session, host)  # a metric that cannot run should stop us before training, not after
-    trainer = Trainer(session, reporter(quiet, recipe.train.log_every), host)
+    trainer = Trainer(session, reporter(quiet, recipe.train.log_every, out), host)
     if resume is not None:
         state["run"] = run
         run.update_info(**{k: v for k, v in run_info(session, {}).items() if k in ("ganctl", "keras", "devices")})
@@ -197,65 +197,3 @@ def _train(recipe_file: Path | None, resume: Path | None, set_: list[str], backe
         scored = (f"held-out accuracy {validation['accuracy']:.4f} on {validation['n']} images; "
                   if validation else "")
         typer.echo(f"done: {outcome.progress.step} steps in {outcome.seconds:.1f} s; {scored}run directory {run.path}")
-
-
-@guarded
-def generate(
-    source: Path = typer.Argument(..., metavar="MODEL.onnx|RUN_DIR", show_default=False,
-                                  help="An ONNX export (ganctl export RUN_DIR --onnx), run with onnxruntime; "
-                                       "or a run directory made by ganctl train, run with Keras."),
-    n: int = typer.Option(64, "-n", "--n", help="How many images."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the latents: the same seed gives the same images."),
-    label: str = typer.Option(None, "--label", metavar="CLASS",
-                              help="Class to generate (conditional models): its index or its name; default: all "
-                                   "in turn."),
-    output: Path = typer.Option(..., "--out", help="FILE.png (a grid) or FILE.npz (images in [-1, 1], labels).",
-                                show_default=False),
-    backend: str = typer.Option(None, "--backend", help="Run directories: the backend to sample with "
-                                                        "(default: the run's)."),
-    provider: str = typer.Option(None, "--provider", help="ONNX models: onnxruntime's execution provider, auto "
-                                                          "(TensorRT, then CUDA, when they can run here; else "
-                                                          "CPU), cpu, cuda or tensorrt. [default: auto]"),
-) -> None:
-    """Sample a trained generator (an ONNX export or a run directory) into a PNG grid or an .npz file."""
-    import os
-
-    from ganctl.errors import ConfigError
-    from ganctl.generate import check_label, write_samples
-
-    if n < 1:
-        raise ConfigError(f"-n must be at least 1, got {n}.")
-    if seed < 0:
-        raise ConfigError(f"--seed must be 0 or more, got {seed}.")
-    suffix = output.suffix.lower()
-    if suffix not in (".png", ".npz"):
-        raise ConfigError(f"--out {output}: the file must end in .png (a grid) or .npz (arrays).")
-    if output.is_dir():
-        raise ConfigError(f"--out {output} is a folder; give a file name in it, e.g. {output / ('samples' + suffix)}.")
-    folder = next((p for p in output.absolute().parents if p.exists()), None)
-    if folder is not None and (not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK)):
-        raise ConfigError(f"cannot write {output}: {folder} is not a writable folder; choose a writable location.")
-    onnx = not source.is_dir() and (source.suffix.lower() == ".onnx" or source.is_file())
-    if onnx:
-        from ganctl.inference import Generator
-
-        if backend is not None:
-            raise ConfigError(f"--backend is for run directories; {source} is an ONNX model, which runs on "
-                              "onnxruntime: choose its execution provider with --provider.")
-        generator = Generator.open(source, provider=(provider or "auto").strip().lower())
-        label = check_label(label, generator.conditional, generator.num_classes, generator.class_names)
-        images, labels = generator.sample(n, seed=seed, label=label)
-        low, high = generator.value_range
-        if (low, high) != (-1.0, 1.0):  # the files hold [-1, 1] images, as for run directories
-            images = ((images - low) * (2.0 / (high - low)) - 1.0).astype("float32")
-        write_samples(output, images, labels)
-        typer.echo(f"wrote {n} images to {output} (onnxruntime, {generator.providers[0]})")
-        return
-    from ganctl.generate import sample_run
-
-    if provider is not None:
-        raise ConfigError(f"--provider is for ONNX models; {source} is a run directory, sampled with Keras: "
-                          "choose its backend with --backend.")
-    images, labels = sample_run(source, load_plugins(), n=n, seed=seed, label=label, backend=backend)
-    write_samples(output, images, labels)
-    typer.echo(f"wrote {n} images to {output}")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import importlib.util
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,9 @@ from ._rewrite import (
     single_channel_convs_to_depthwise,
     upsampling_to_resize,
 )
+
+REWRITES = ("upsampling_to_resize", "single_channel_convs_to_depthwise", "constant_subtractions_to_additions")
+"""The graph rewrites :func:`optimise` applies, in this order (functions of ``_rewrite``)."""
 
 MAX_BYTES = 2**31 - 2**20  # protobuf's 2 GB limit on one message, with room for the graph
 CONVERTER = {"jax": "jax2onnx", "tensorflow": "tf2onnx", "torch": None}
@@ -53,6 +57,10 @@ class OnnxExporter(api.Exporter):
 
     suffix = ".onnx"
     kinds = ("generator", "classifier")
+    default = True  # written by ganctl export RUN_DIR when the recipe has no export:
+    rewrites: tuple[str, ...] = REWRITES
+    """The graph rewrites :meth:`export` applies (see :func:`optimise`); bench/inference.py leaves
+    some out to measure what they gain."""
 
     class Params(api.Params):
         opset: int | None = api.Field(
@@ -79,7 +87,7 @@ class OnnxExporter(api.Exporter):
                 )
             model = onnx.load(str(raw))  # pulls any side .data file in: the result is self-contained
         normalise(model, source)
-        optimise(model, source)
+        optimise(model, source, rewrites=self.rewrites)
         size = model.ByteSize()
         if size > MAX_BYTES:
             raise api.ConfigError(
@@ -218,8 +226,10 @@ def _normalise_generator(graph: Any, source: api.ExportSource) -> None:
     _set_shape(graph.output, api.OUTPUT_IMAGES, ["batch", *source.spec.shape])
 
 
-def optimise(model: Any, source: api.ExportSource, atol: float = 1e-5) -> bool:
-    """Rewrite ``model`` in place for onnxruntime's speed (see ``_rewrite``); True when it changed.
+def optimise(model: Any, source: api.ExportSource, atol: float = 1e-5,
+             rewrites: Collection[str] = REWRITES) -> bool:
+    """Rewrite ``model`` in place for onnxruntime's speed (see ``_rewrite``) with those of
+    :data:`REWRITES` named in ``rewrites``; True when it changed.
 
     Best effort: the rewritten graph must compute what the converter's graph computes (within
     ``atol``, on random latents at two batch sizes), or the converter's graph is kept.
@@ -241,8 +251,10 @@ def optimise(model: Any, source: api.ExportSource, atol: float = 1e-5) -> bool:
     original = onnx.ModelProto()
     original.CopyFrom(model)
     try:
-        changes = (upsampling_to_resize(model, feeds) + single_channel_convs_to_depthwise(model, feeds)
-                   + constant_subtractions_to_additions(model))
+        run = {"upsampling_to_resize": lambda: upsampling_to_resize(model, feeds),
+               "single_channel_convs_to_depthwise": lambda: single_channel_convs_to_depthwise(model, feeds),
+               "constant_subtractions_to_additions": lambda: constant_subtractions_to_additions(model)}
+        changes = sum(run[name]() for name in REWRITES if name in rewrites)
         if not changes:
             return False
         checks = [feeds(batch) for batch in (1, 7)]

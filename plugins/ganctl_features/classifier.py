@@ -38,6 +38,7 @@ class ClassifierFeatures(api.FeatureExtractor):
     """A ganctl-trained classifier's penultimate features and class probabilities, via onnxruntime."""
 
     batch_size = 512
+    reads_classifier_exports = True  # ganctl evaluate CLASSIFIER.onnx scores the export through it
 
     class Params(api.Params):
         model: str = api.Field(

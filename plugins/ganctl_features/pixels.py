@@ -12,6 +12,8 @@ from ganctl import api
 class Pixels(api.FeatureExtractor):
     """Raw pixels, flattened (optionally average-pooled first): no network, no weights."""
 
+    default = True  # what metrics look through when no extractor is named
+
     class Params(api.Params):
         pool: int = api.Field(1, ge=1, le=64, description="Average-pool by this factor before flattening.")
 

@@ -13,6 +13,7 @@ class FID(api.Metric):
     """Fréchet distance between Gaussian fits of real and generated features (lower is better)."""
 
     distance = True
+    default = True  # computed by ganctl evaluate when no metric is named
 
     class Params(api.Params):
         eps: float = api.Field(1e-6, gt=0, description="Added to the covariances' diagonals only if the product is singular.")
@@ -29,6 +30,7 @@ class KID(api.Metric):
     """Kernel Inception Distance: unbiased MMD² with a cubic polynomial kernel (lower is better)."""
 
     distance = True
+    default = True
 
     class Params(api.Params):
         subsets: int = api.Field(100, ge=1, description="How many random subsets to average over.")
@@ -48,6 +50,7 @@ class PRDC(api.Metric):
     """Precision, recall, density and coverage from k-nearest-neighbour balls (Naeem et al. 2020)."""
 
     lower_is_better = False
+    default = True
 
     class Params(api.Params):
         k: int = api.Field(5, ge=1, description="Nearest neighbours defining each real image's ball.")
@@ -92,6 +95,8 @@ class ClassAccuracy(api.Metric):
 
 class C2ST(api.Metric):
     """Classifier two-sample test: how well a classifier tells real from generated (0.5 AUC: not at all)."""
+
+    default = True
 
     class Params(api.Params):
         classifier: Literal["logistic", "mlp"] = api.Field("logistic", description="The real-vs-generated classifier.")

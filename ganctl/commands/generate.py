@@ -1,0 +1,75 @@
+"""``ganctl generate``: sample a trained generator, from its ONNX export or its run directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ganctl.console import guarded, load_plugins
+
+
+def register(app: typer.Typer) -> None:
+    app.command("generate")(generate)
+
+
+@guarded
+def generate(
+    source: Path = typer.Argument(..., metavar="MODEL.onnx|RUN_DIR", show_default=False,
+                                  help="An ONNX export (ganctl export RUN_DIR --onnx), run with onnxruntime; "
+                                       "or a run directory made by ganctl train, run with Keras."),
+    n: int = typer.Option(64, "-n", "--n", help="How many images."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the latents: the same seed gives the same images."),
+    label: str = typer.Option(None, "--label", metavar="CLASS",
+                              help="Class to generate (conditional models): its index or its name; default: all "
+                                   "in turn."),
+    output: Path = typer.Option(..., "--out", help="FILE.png (a grid) or FILE.npz (images in [-1, 1], labels).",
+                                show_default=False),
+    backend: str = typer.Option(None, "--backend", help="Run directories: the backend to sample with "
+                                                        "(default: the run's)."),
+    provider: str = typer.Option(None, "--provider", help="ONNX models: onnxruntime's execution provider, auto "
+                                                          "(TensorRT, then CUDA, when they can run here; else "
+                                                          "CPU), cpu, cuda or tensorrt. [default: auto]"),
+) -> None:
+    """Sample a trained generator (an ONNX export or a run directory) into a PNG grid or an .npz file."""
+    import os
+
+    from ganctl.errors import ConfigError
+    from ganctl.runs.rundir import is_model_file
+    from ganctl.runs.trained import check_label, write_samples
+
+    if n < 1:
+        raise ConfigError(f"-n must be at least 1, got {n}.")
+    if seed < 0:
+        raise ConfigError(f"--seed must be 0 or more, got {seed}.")
+    suffix = output.suffix.lower()
+    if suffix not in (".png", ".npz"):
+        raise ConfigError(f"--out {output}: the file must end in .png (a grid) or .npz (arrays).")
+    if output.is_dir():
+        raise ConfigError(f"--out {output} is a folder; give a file name in it, e.g. {output / ('samples' + suffix)}.")
+    folder = next((p for p in output.absolute().parents if p.exists()), None)
+    if folder is not None and (not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK)):
+        raise ConfigError(f"cannot write {output}: {folder} is not a writable folder; choose a writable location.")
+    if is_model_file(source):
+        from ganctl.inference.generator import Generator
+
+        if backend is not None:
+            raise ConfigError(f"--backend is for run directories; {source} is an ONNX model, which runs on "
+                              "onnxruntime: choose its execution provider with --provider.")
+        generator = Generator.open(source, provider=(provider or "auto").strip().lower())
+        label = check_label(label, generator.conditional, generator.num_classes, generator.class_names)
+        images, labels = generator.sample(n, seed=seed, label=label)
+        low, high = generator.value_range
+        if (low, high) != (-1.0, 1.0):  # the files hold [-1, 1] images, as for run directories
+            images = ((images - low) * (2.0 / (high - low)) - 1.0).astype("float32")
+        write_samples(output, images, labels)
+        typer.echo(f"wrote {n} images to {output} (onnxruntime, {generator.providers[0]})")
+        return
+    from ganctl.runs.trained import sample_run
+
+    if provider is not None:
+        raise ConfigError(f"--provider is for ONNX models; {source} is a run directory, sampled with Keras: "
+                          "choose its backend with --backend.")
+    images, labels = sample_run(source, load_plugins(), n=n, seed=seed, label=label, backend=backend)
+    write_samples(output, images, labels)
+    typer.echo(f"wrote {n} images to {output}")

@@ -1,0 +1,181 @@
+"""The engine interface: what a backend package provides, and what every engine shares.
+
+A backend package (``ganctl/engine/<backend>/``) provides, in its ``engine.py``, everything
+:class:`BackendModule` lists: an ``Engine`` class that subclasses :class:`Engine` and implements
+:meth:`Engine._player_step` (compute one player's loss and gradients and apply them) and
+:meth:`Engine.gradients` (the same without applying, for tests and diagnostics), plus
+``input_gradient``, ``devices``, ``accelerated`` and ``framework_version``. Code that depends on
+the backend's numerics and devices (mixed precision, distribution over devices or processes)
+belongs beside that ``engine.py``, in the same package. Nothing here imports a backend
+framework directly; ``ganctl.engine.engine_for(backend)`` loads a backend package.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import numpy as np
+
+from ganctl.api import Model
+from ganctl.errors import GanctlError
+
+
+class BackendModule(Protocol):
+    """What ``ganctl.engine.<backend>.engine`` provides (``tests/test_engine.py`` checks each)."""
+
+    Engine: type[Engine]
+    """The backend's engine: trains a model's players, one step at a time."""
+
+    @staticmethod
+    def input_gradient(fn: Any, x: Any) -> Any:
+        """d sum(fn(x)) / dx, itself differentiable (behind ``ganctl.api.input_gradient``)."""
+
+    @staticmethod
+    def devices() -> list[str]:
+        """The devices this backend sees, in words (``run.json``, ``ganctl doctor``)."""
+
+    @staticmethod
+    def accelerated() -> bool:
+        """Whether a GPU (or another accelerator) is in use."""
+
+    @staticmethod
+    def framework_version() -> str:
+        """The version of the framework behind the backend."""
+
+
+MODEL_PREFIX = "model/"
+"""State names of the model's variables start with this; optimizer state with ``optimizer/``."""
+
+
+class Engine(ABC):
+    """Trains one :class:`~ganctl.api.Model`, one optimizer per player.
+
+    Args:
+        model: the built model (all networks built, so every variable exists).
+        optimizers: one Keras optimizer per player (``model.players``).
+        jit: whether to compile steps (the trainer resolves ``auto`` per backend and device).
+    """
+
+    backend: str = ""
+
+    def __init__(self, model: Model, optimizers: Mapping[str, Any], jit: bool) -> None:
+        missing = [p for p in model.players if p not in optimizers]
+        if missing:
+            raise GanctlError(f"no optimizer for player(s) {', '.join(missing)}")
+        self.model = model
+        self.jit = jit
+        self.networks = model.networks()
+        self.optimizers = dict(optimizers)
+        for player in model.players:
+            self.optimizers[player].build(self.networks[player].trainable_variables)
+
+    # -- state ----------------------------------------------------------------------------------
+
+    def model_variables(self) -> list[Any]:
+        """Every variable of the model: all networks' weights, non-trainable state and seeds."""
+        seen: set[int] = set()
+        out = []
+        for network in self.networks.values():
+            for variable in network.variables:
+                if id(variable) not in seen:
+                    seen.add(id(variable))
+                    out.append(variable)
+        for generator in self.model.seed_generators():
+            if id(generator.state) not in seen:
+                seen.add(id(generator.state))
+                out.append(generator.state)
+        return out
+
+    def state_variables(self) -> dict[str, Any]:
+        """Everything a checkpoint holds, under stable names: model variables, then optimizers."""
+        state = {canonical_name(f"{MODEL_PREFIX}{i:04d}/{v.path}"): v for i, v in enumerate(self.model_variables())}
+        for player in self.model.players:
+            for i, v in enumerate(self.optimizers[player].variables):
+                state[canonical_name(f"optimizer/{player}/{i:04d}/{v.path}")] = v
+        return state
+
+    def sync(self) -> None:  # noqa: B027 - a no-op unless the engine keeps state apart
+        """Write state held outside the Keras variables back into them (JAX keeps it apart)."""
+
+    def load_state(self, arrays: Mapping[str, np.ndarray], only: list[str] | None = None) -> None:
+        """Assign checkpointed values to the state variables (all, or the names in ``only``)."""
+        self.sync()
+        for name, variable in self.state_variables().items():
+            if only is None or name in only:
+                variable.assign(arrays[name])
+        self._after_load()
+
+    def model_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The shape of each model variable (``model/...``; no optimizer state), by state name."""
+        return {name: tuple(v.shape) for name, v in self.state_variables().items() if name.startswith(MODEL_PREFIX)}
+
+    def load_model_state(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Assign a checkpoint's model variables only (sampling, exporting: optimizers untouched)."""
+        self.load_state(arrays, only=list(self.model_shapes()))
+
+    def _after_load(self) -> None:  # noqa: B027 - a no-op unless the engine caches values
+        """Hook for engines that cache variable values (JAX)."""
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """The current value of every state variable, as NumPy arrays."""
+        import keras
+
+        self.sync()
+        return {name: np.asarray(keras.ops.convert_to_numpy(v.value)) for name, v in self.state_variables().items()}
+
+    # -- steps ----------------------------------------------------------------------------------
+
+    def step(self, player: str, images: np.ndarray, labels: np.ndarray | None, z: np.ndarray) -> dict[str, float]:
+        """One update of ``player`` on a batch; returns its logged values as floats."""
+        return self.to_host(self._player_step(player, images, labels, z))
+
+    def to_host(self, logs: Mapping[str, Any]) -> dict[str, float]:
+        """Logged values as Python floats (this waits for the step to finish)."""
+        return {key: float(value) for key, value in logs.items()}
+
+    @abstractmethod
+    def _player_step(self, player: str, images: Any, labels: Any, z: Any) -> Mapping[str, Any]:
+        """Compute ``player``'s loss, its gradients w.r.t. its trainable weights, and apply them."""
+
+    @abstractmethod
+    def gradients(self, player: str, images: Any, labels: Any, z: Any) -> tuple[float, list[np.ndarray]]:
+        """``player``'s loss and its gradients (NumPy, in ``trainable_variables`` order); no update."""
+
+    def generate(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        """Images from the generator in inference mode, as NumPy."""
+        import keras
+
+        self.sync()
+        with self.inference():
+            return np.asarray(keras.ops.convert_to_numpy(self.model.generate(z, labels)))
+
+    def classify(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A classifier's probabilities and features for ``images``, in inference mode, as NumPy."""
+        import keras
+
+        self.sync()
+        with self.inference():
+            probabilities, features = self.model.classify(images)  # type: ignore[attr-defined]
+        return (np.asarray(keras.ops.convert_to_numpy(probabilities)),
+                np.asarray(keras.ops.convert_to_numpy(features)))
+
+    def inference(self) -> contextlib.AbstractContextManager[Any]:
+        """A context for forward passes that need no gradients."""
+        return contextlib.nullcontext()
+
+
+_AUTO_SEED = re.compile(r"\bseed_generator_\d+\b")
+
+
+def canonical_name(name: str) -> str:
+    """A state variable's name without the process-wide counter Keras puts in seed generators' names.
+
+    Keras names each ``SeedGenerator`` (a Dropout layer's, say) ``seed_generator_<n>`` with a
+    counter over the whole process, so the same model gets another name when something else was
+    built first; the variable's index in the name keeps names unique without it.
+    """
+    return _AUTO_SEED.sub("seed_generator", name)

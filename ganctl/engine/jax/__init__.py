@@ -1,0 +1,1 @@
+"""The jax backend: its engine (steps, gradients, compilation, devices) in engine.py."""

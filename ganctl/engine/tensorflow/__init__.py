@@ -1,0 +1,1 @@
+"""The tensorflow backend: its engine (steps, gradients, compilation, devices) in engine.py."""

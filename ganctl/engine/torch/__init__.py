@@ -1,0 +1,1 @@
+"""The torch backend: its engine (steps, gradients, compilation, devices) in engine.py."""

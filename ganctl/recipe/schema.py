@@ -1,0 +1,159 @@
+"""The core schema of a recipe (phase 1 of validation): top-level keys, ``train``, and the shape
+of each plugin section (``plugin:`` plus parameters, which the plugin's ``Params`` check later)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from ganctl.engine.backends import BACKENDS
+from ganctl.recipe.messages import NestedError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PluginRef(BaseModel):
+    """A plugin section: ``plugin: NAME`` and that plugin's parameters."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    plugin: str = Field(description="Name of the plugin (see `ganctl plugins`).")
+
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class MetricRef(PluginRef):
+    """A metric section: the plugin, how often it runs, and its parameters."""
+
+    every: int | None = Field(
+        None, ge=1, description="Compute every N epochs during training; null: only at the end."
+    )
+    n: int | None = Field(None, ge=2, description="Real and generated images each; null: 2000.")
+    features: str | dict[str, Any] | None = Field(
+        None, description="Feature extractor: a name or {plugin: NAME, ...}; null: pixels."
+    )
+
+
+METRIC_CORE = ("every", "n", "features")
+"""The keys of a metric section that are ganctl's, not the metric plugin's parameters."""
+
+
+def _plugin_shorthand(value: Any) -> Any:
+    return {"plugin": value} if isinstance(value, str) else value
+
+
+ExportRef = Annotated[PluginRef, BeforeValidator(_plugin_shorthand)]
+MetricItem = Annotated[MetricRef, BeforeValidator(_plugin_shorthand)]
+
+_OPTIMIZER_ONLY = {"beta_1": {"adam"}, "beta_2": {"adam"}, "momentum": {"sgd", "rmsprop"}, "rho": {"rmsprop"}}
+
+
+class OptimizerConfig(_Strict):
+    """One optimizer. ``optimizer`` applies to every player; ``optimizers.PLAYER`` overrides keys."""
+
+    type: Literal["adam", "sgd", "rmsprop"] = Field("adam", description="Algorithm.")
+    learning_rate: float = Field(2e-4, gt=0, le=10, description="Step size.")
+    beta_1: float = Field(0.5, ge=0, lt=1, description="Adam: decay of the first moment.")
+    beta_2: float = Field(0.999, ge=0, lt=1, description="Adam: decay of the second moment.")
+    momentum: float = Field(0.0, ge=0, lt=1, description="SGD / RMSprop momentum.")
+    rho: float = Field(0.9, gt=0, lt=1, description="RMSprop: decay of the squared-gradient average.")
+    weight_decay: float = Field(0.0, ge=0, description="Decoupled weight decay (0: none).")
+    clipnorm: float | None = Field(None, gt=0, description="Clip each gradient to this norm.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """All settings that apply to this optimizer's type (so the dict validates again)."""
+        return {k: v for k, v in self.model_dump(mode="json").items()
+                if self.type in _OPTIMIZER_ONLY.get(k, {self.type})}
+
+    @model_validator(mode="after")
+    def _keys_fit_type(self) -> OptimizerConfig:
+        for key, kinds in _OPTIMIZER_ONLY.items():
+            if key in self.model_fields_set and self.type not in kinds:
+                raise ValueError(
+                    f"'{key}' applies to {' and '.join(sorted(kinds))}, not to {self.type}; "
+                    f"remove '{key}' or change 'type'"
+                )
+        return self
+
+
+class KeepBest(_Strict):
+    """Keep the checkpoint with the best value of one of the recipe's metrics."""
+
+    metric: str = Field(description="A metric plugin of the recipe's metrics: list (its headline value).")
+    mode: Literal["min", "max"] = Field("min", description="min: lower is better (fid); max: higher is better.")
+
+
+class TrainConfig(_Strict):
+    """How long and how to train, and how often to write samples and checkpoints."""
+
+    epochs: int = Field(10, ge=1, le=1_000_000, description="Passes over the dataset.")
+    batch_size: int = Field(64, ge=1, le=1_000_000, description="Examples per step.")
+    steps_per_epoch: int | None = Field(
+        None, ge=1, description="Steps per epoch; null: one full pass over the data."
+    )
+    optimizer: OptimizerConfig = Field(
+        default_factory=OptimizerConfig, description="Optimizer of every player."
+    )
+    optimizers: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per-player overrides of `optimizer`, keyed by player (e.g. discriminator).",
+    )
+    jit: Literal["auto"] | bool = Field(
+        "auto", description="Compile steps: auto picks the fastest per backend and device."
+    )
+    sample_every: int = Field(1, ge=1, description="Write a sample grid every N epochs.")
+    checkpoint_every: int = Field(1, ge=1, description="Write a checkpoint every N epochs.")
+    keep_checkpoints: int = Field(3, ge=1, description="How many recent checkpoints to keep.")
+    log_every: int = Field(50, ge=1, description="Log losses every N steps.")
+    keep_best: KeepBest | None = Field(
+        None, description="Keep the best checkpoint by a metric ({metric: fid, mode: min}); export uses it."
+    )
+
+    @model_validator(mode="after")
+    def _check_overrides(self) -> TrainConfig:
+        base = self.optimizer.model_dump(exclude_unset=True)
+        for player, override in self.optimizers.items():
+            try:
+                OptimizerConfig.model_validate({**base, **override})
+            except ValidationError as exc:
+                raise NestedError(("optimizers", player), exc) from None
+        return self
+
+    def optimizer_for(self, player: str) -> OptimizerConfig:
+        """The resolved optimizer of ``player``: ``optimizer`` with its override applied."""
+        base = self.optimizer.model_dump(exclude_unset=True)
+        return OptimizerConfig.model_validate({**base, **self.optimizers.get(player, {})})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every setting, with each player's override fully resolved."""
+        out = self.model_dump(mode="json")
+        out["optimizer"] = self.optimizer.to_dict()
+        out["optimizers"] = {p: self.optimizer_for(p).to_dict() for p in self.optimizers}
+        return out
+
+
+class RecipeModel(_Strict):
+    """The top level of a recipe."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        max_length=100,
+        description="Run name; used in the run directory's name.",
+    )
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed of every random choice.")
+    backend: Literal[BACKENDS] | None = Field(  # type: ignore[valid-type]  # the backend names, from one place
+        None, description="Keras backend; overridden by --backend, defaults to KERAS_BACKEND or jax."
+    )
+    output: str = Field("runs", min_length=1, description="Folder that holds run directories.")
+    data: PluginRef = Field(description="The dataset plugin and its parameters.")
+    model: PluginRef = Field(description="The model plugin and its parameters.")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="Training settings.")
+    metrics: list[MetricItem] = Field(
+        default_factory=list, description="Metrics to compute: names, or {plugin: NAME, every: N, n: N, ...}."
+    )
+    export: list[ExportRef] = Field(
+        default_factory=list, description="Exports made at the end of training (e.g. [onnx])."
+    )

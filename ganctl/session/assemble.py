@@ -1,0 +1,61 @@
+"""Everything one process builds from a recipe: backend, data, model, optimizers, engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ganctl.api import ClassifierModel, Dataset, DataSpec, GenerativeModel, Model
+from ganctl.engine.backends import activate, resolve_jit
+from ganctl.plugins import PluginHost
+from ganctl.recipe.load import Recipe
+from ganctl.session.data import build_dataset
+
+
+@dataclass
+class Session:
+    """What :func:`open_session` built for one recipe: the data (None when only sampling), the
+    model, its engine, and whether the engine's steps are compiled."""
+
+    recipe: Recipe
+    backend: str
+    spec: DataSpec
+    dataset: Dataset | None
+    model: Model
+    engine: Any
+    jit: bool
+
+
+def build_model(recipe: Recipe, spec: DataSpec, host: PluginHost) -> Model:
+    """Seed Keras, then build the recipe's model for data of ``spec``."""
+    import keras
+
+    keras.utils.set_random_seed(recipe.seed)
+    return host.build("models", recipe.model.plugin, recipe.model.params, spec,
+                      expected=(GenerativeModel, ClassifierModel))
+
+
+def open_session(recipe: Recipe, host: PluginHost, backend: str, spec: DataSpec | None = None) -> Session:
+    """Build a session; with ``spec`` given the data is not loaded (for sampling a run)."""
+    activate(backend)
+    from ganctl.engine import engine_for
+    from ganctl.session.optimizers import make_optimizer
+
+    engine_module = engine_for(backend)  # before any variable exists: engines may configure the backend
+    dataset = build_dataset(recipe.data, host) if spec is None else None
+    spec = dataset.spec if dataset is not None else spec
+    assert spec is not None
+    model = build_model(recipe, spec, host)
+    optimizers = {p: make_optimizer(recipe.train.optimizer_for(p), f"{p}_optimizer") for p in model.players}
+    jit = resolve_jit(recipe.train.jit, backend)
+    engine = engine_module.Engine(model, optimizers, jit)
+    return Session(recipe, backend, spec, dataset, model, engine, jit)
+
+
+def spec_from_dict(data: dict[str, Any]) -> DataSpec:
+    """The DataSpec of a run, from the ``data_spec`` of its ``run.json`` (``DataSpec.to_dict``)."""
+    height, width, channels = data["shape"]
+    return DataSpec(
+        height=height, width=width, channels=channels, num_classes=data.get("num_classes", 0),
+        class_names=tuple(data.get("class_names", ())),
+    )

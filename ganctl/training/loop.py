@@ -1,0 +1,249 @@
+"""The training loop: backend-agnostic; the engine does the math.
+
+One *step* takes one batch; on it each player makes ``schedule[player]`` updates, in the order
+of ``model.players``, each with fresh latents. Latents are drawn on the host from
+``(seed, step)``, so a run is reproducible and a resumed run draws exactly what the
+uninterrupted one would have.
+
+The :class:`Trainer` is only the loop: epochs, batches, steps, the NaN check, the safe points
+where a signal (:mod:`ganctl.interrupts`) or a callback stops training, and the run's status in
+run.json. What a run does around it is a callback (:mod:`ganctl.training.callbacks`), called in
+this order: progress (:mod:`~ganctl.training.progress`); for a generator the collapse alarm
+(:mod:`~ganctl.training.samples`), the metrics and keep-best (:mod:`~ganctl.training.metrics`)
+and the sample grids; for a classifier its validation (:mod:`~ganctl.training.validation`); then
+the periodic checkpoints (:mod:`~ganctl.training.checkpoints`).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ganctl import interrupts
+from ganctl.errors import ConfigError, GanctlError
+from ganctl.plugins import PluginHost
+from ganctl.runs.checkpoint import Progress
+from ganctl.runs.rundir import RunDir
+from ganctl.sampling import step_latents
+from ganctl.session.assemble import Session
+from ganctl.training.callbacks import Callback, CallbackList
+from ganctl.training.checkpoints import Checkpoints
+from ganctl.training.metrics import TrackMetrics
+from ganctl.training.progress import Reporter, ShowProgress
+from ganctl.training.samples import CollapseAlarm, SampleGrids
+from ganctl.training.validation import Validation, open_held_out
+
+
+class Interrupted(GanctlError):
+    """Training stopped by SIGINT / SIGTERM; ``what`` says what was kept."""
+
+    def __init__(self, signum: int, run: RunDir, what: str) -> None:
+        name = signal.Signals(signum).name
+        super().__init__(f"{name} received: {what}. Continue with: ganctl train --resume {run.path}")
+        self.exit_code = 128 + signum
+
+
+@dataclass
+class EpochMeans:
+    """The running mean of each logged value over one epoch's steps.
+
+    Its sums travel in each checkpoint, so an epoch interrupted and resumed reports the same
+    means as one that ran straight through.
+    """
+
+    sums: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, logs: dict[str, float]) -> None:
+        for key, value in logs.items():
+            self.sums[key] = self.sums.get(key, 0.0) + float(value)
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+    def means(self) -> dict[str, float]:
+        return {key: self.sums[key] / self.counts[key] for key in sorted(self.sums)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"sums": self.sums, "counts": self.counts}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> EpochMeans:
+        data = data or {}
+        return cls(dict(data.get("sums", {})), dict(data.get("counts", {})))
+
+
+class NonFinite(GanctlError):
+    """A loss became NaN or infinite."""
+
+
+@dataclass
+class Outcome:
+    """What :meth:`Trainer.fit` did: the run, where it ended, and how long it took."""
+
+    run: RunDir
+    progress: Progress
+    seconds: float
+
+
+class Trainer:
+    """Checks the run's shape up front (before any directory is made), then trains into ``run``.
+
+    Use: ``Trainer(session, reporter, host)``, then :meth:`use` (the run directory), then
+    :meth:`restore` when resuming, then :meth:`fit`.
+    """
+
+    def __init__(self, session: Session, reporter: Reporter, host: PluginHost) -> None:
+        self.session, self.reporter, self.host = session, reporter, host
+        self.run: RunDir = None  # type: ignore[assignment]  # set by use()
+        self.recipe = session.recipe
+        self.engine = session.engine
+        self.model = session.model
+        self.dataset = session.dataset
+        if self.dataset is None:
+            raise GanctlError("training needs the dataset")
+        train = self.recipe.train
+        available = self.dataset.steps_per_epoch(train.batch_size)
+        if train.steps_per_epoch and train.steps_per_epoch > available:
+            raise ConfigError(
+                f"train.steps_per_epoch is {train.steps_per_epoch}, but {len(self.dataset)} examples give only "
+                f"{available} batches of {train.batch_size} per epoch: lower it, or leave it unset."
+            )
+        self.steps_per_epoch = train.steps_per_epoch or available
+        self.generative = self.model.kind == "generator"
+        self.progress = Progress()  # where the loop stands
+        self.resumed_means = EpochMeans()  # the means of the epoch a resume starts inside
+        # A classifier's held-out data, loaded now: a problem with it stops us before the run is made.
+        self.held_out = None if self.generative else open_held_out(self.recipe.data, host)
+        self.checkpoints: Checkpoints = None  # type: ignore[assignment]  # set by use()
+        self.callbacks = CallbackList()  # set by use()
+
+    def use(self, run: RunDir) -> Trainer:
+        """Train into ``run``: make the callbacks that write into it, in their order."""
+        self.run = run
+        session, reporter, train = self.session, self.reporter, self.recipe.train
+        self.checkpoints = Checkpoints(session, run, reporter)
+        around: list[Callback] = [ShowProgress(reporter, train.epochs, self.steps_per_epoch, train.batch_size)]
+        if self.generative:
+            around += [CollapseAlarm(session, run, reporter),
+                       TrackMetrics(session, self.host, run, reporter, self.checkpoints),
+                       SampleGrids(session, run)]
+        else:
+            around.append(Validation(session, run, reporter, self.held_out))
+        self.callbacks = CallbackList([*around, self.checkpoints])
+        return self
+
+    def restore(self) -> Progress:
+        """Load the newest usable checkpoint into the engine; Progress() when there is none yet.
+
+        Whatever the run logged after that checkpoint is dropped from metrics.jsonl: the resumed
+        run logs it again.
+        """
+        progress, epoch_sums = self.checkpoints.restore()
+        self.resumed_means = EpochMeans.from_dict(epoch_sums)
+        return progress
+
+    def fit(self, start: Progress, callbacks: Sequence[Callback] = ()) -> Outcome:
+        """Train from ``start`` to the recipe's last epoch; ``callbacks``: more of them, called
+        after the run's own.
+
+        SIGINT / SIGTERM are deferred for the whole loop (:mod:`ganctl.interrupts`): after the
+        step or the end-of-epoch work in progress, the state is checkpointed and
+        :class:`Interrupted` raised. A second signal stops at once, without a new checkpoint.
+        Either way run.json says ``interrupted``, never ``running``. A callback that asks to stop
+        ends the run there, checkpointed, as a completed one.
+        """
+        every = CallbackList([*self.callbacks.callbacks, *callbacks])
+        began = time.perf_counter()
+        every.on_train_begin(start)
+        self.run.update_info(status="running")
+        self.progress = start
+        try:
+            with interrupts.deferred():
+                completed = False
+                try:
+                    self._loop(start, every)
+                    completed = True
+                finally:
+                    every.on_train_end(self.progress, completed)
+                self.run.update_info(status="completed", step=self.progress.step, epoch=self.progress.epoch)
+        except Exception as exc:  # a bug or an I/O failure: run.json must not say "running" any more
+            if self.run.read_info().get("status") == "running":
+                self.run.update_info(status="failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        except interrupts.Interrupt as stop:
+            interrupts.caught()
+            self.run.update_info(status="interrupted")
+            raise Interrupted(stop.signum, self.run, f"stopped at once at step {self.progress.step}, without a "
+                              f"new checkpoint; {self.checkpoints.kept()}") from None
+        return Outcome(self.run, self.progress, time.perf_counter() - began)
+
+    def _safe_point(self, progress: Progress, means: EpochMeans | None, stop: bool) -> bool:
+        """Where training may stop: when a signal was received, checkpoint (unless just done) and
+        raise :class:`Interrupted`; when a callback asked (``stop``), checkpoint and return True."""
+        signum = interrupts.requested()
+        if signum is None and not stop:
+            return False
+        if self.checkpoints.saved != progress:
+            self.checkpoints.save(progress, None if means is None else means.to_dict())
+        if signum is None:
+            return True
+        self.run.update_info(status="interrupted")
+        raise Interrupted(signum, self.run, f"stopped at step {progress.step} and saved a checkpoint")
+
+    def _loop(self, start: Progress, callbacks: CallbackList) -> None:
+        recipe, train = self.recipe, self.recipe.train
+        schedule = self.model.schedule()
+        progress = start
+        for epoch in range(progress.epoch, train.epochs):
+            means = self.resumed_means if progress.step_in_epoch else EpochMeans()
+            batches = self.dataset.batches(train.batch_size, seed=recipe.seed, epoch=epoch,
+                                           start=progress.step_in_epoch)
+            for index in range(progress.step_in_epoch, self.steps_per_epoch):
+                batch = next(batches)
+                logs = self.train_step(progress.step, batch, schedule)
+                progress = self.progress = Progress(progress.step + 1, epoch, index + 1)
+                means.add(logs)
+                stop = callbacks.on_step_end(progress, logs)
+                if progress.step % train.log_every == 0:
+                    self.run.log({"step": progress.step, "epoch": epoch + 1, **logs})
+                if self._safe_point(progress, means, stop):
+                    return
+            progress = self.progress = Progress(progress.step, epoch + 1, 0)
+            self.run.log({"step": progress.step, "epoch": epoch + 1, "type": "epoch", **means.means()})
+            last = epoch + 1 == train.epochs
+            stop = callbacks.on_epoch_end(progress, means.means(), last)
+            if not last and self._safe_point(progress, None, stop):  # after the last: the run is complete
+                return
+
+    def train_step(self, step: int, batch: Any, schedule: dict[str, int]) -> dict[str, float]:
+        """One step of the loop, on its own: ``step`` (0-based, global) seeds the latents, ``batch``
+        (an ``api.Batch``) is what every update of this step trains on, ``schedule`` (the model's
+        ``schedule()``) says how many updates each player makes. Returns the logged values
+        (``<player>/<key>``: a player's last update's); raises :class:`NonFinite` (and marks the
+        run failed) when one is NaN or infinite."""
+        images = batch.images
+        labels = None if batch.labels is None else batch.labels.astype(np.int32)
+        size = images.shape[0]
+        draws = step_latents(self.recipe.seed, step, size, self.model.latent_dim)
+        logs: dict[str, float] = {}
+        for player in self.model.players:
+            for _ in range(schedule.get(player, 1)):
+                values = self.engine.step(player, images, labels, next(draws))
+                bad = [k for k, v in values.items() if not math.isfinite(v)]
+                if bad:
+                    raise self._non_finite(player, bad[0], values[bad[0]], step + 1)
+                logs.update({f"{player}/{k}": v for k, v in values.items()})
+        return logs
+
+    def _non_finite(self, player: str, key: str, value: float, step: int) -> NonFinite:
+        kept = self.checkpoints.last_finite()
+        self.run.update_info(status="failed", error=f"{player}/{key} = {value} at step {step}")
+        return NonFinite(
+            f"the {player} {key} became {value} at step {step}; training stopped and {kept}. "
+            "Lower the learning rate (train.optimizer.learning_rate), or try another loss or seed."
+        )

@@ -1,0 +1,70 @@
+"""A generator's metrics during training (the recipe's ``metrics:``), and ``train.keep_best``.
+
+Each metric runs every ``every`` epochs of its section, and every metric after the last epoch;
+the values go to metrics.jsonl (``"type": "eval"``, ``<metric>/<key>``). When the metric that
+``train.keep_best`` names improves, the state is saved as ``checkpoints/best/`` and run.json's
+``best`` says which step, metric and value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ganctl.evaluation.metrics import Result, evaluate, request
+from ganctl.evaluation.subjects import subject_from_session
+from ganctl.plugins import PluginHost
+from ganctl.runs.checkpoint import Progress
+from ganctl.runs.rundir import RunDir
+from ganctl.session.assemble import Session
+from ganctl.training.callbacks import Callback
+from ganctl.training.checkpoints import Checkpoints
+from ganctl.training.progress import Reporter
+
+
+class TrackMetrics(Callback):
+    """Computes the recipe's metrics due after each epoch; keeps the best state by one of them."""
+
+    def __init__(self, session: Session, host: PluginHost, run: RunDir, reporter: Reporter,
+                 checkpoints: Checkpoints) -> None:
+        self.session, self.host, self.run, self.reporter = session, host, run, reporter
+        self.checkpoints = checkpoints
+        self.recipe = session.recipe
+
+    def on_epoch_end(self, progress: Progress, means: dict[str, float], last: bool) -> None:
+        results = self.evaluate(progress, last)
+        if results:
+            self.keep_best(progress, results)
+
+    def evaluate(self, progress: Progress, last: bool) -> list[Result]:
+        """The metrics due after this epoch (``every``, and all of them after the last), logged."""
+        epoch = progress.epoch
+        due = [m for m in self.recipe.metrics if last or (m.every and epoch % m.every == 0)]
+        if not due:
+            return []
+        subject = subject_from_session(self.session, progress.step)
+        results = []
+        for section in due:  # one at a time: each may ask for its own n
+            results += evaluate(subject, [request(self.host, section)], self.host, n=section.n,
+                                seed=self.recipe.seed, real_dataset=self.session.dataset)
+        record: dict[str, Any] = {"step": progress.step, "epoch": epoch, "type": "eval"}
+        for result in results:
+            record.update({f"{result.metric}/{k}": v for k, v in result.values.items()})
+        self.run.log(record)
+        self.reporter.note(f"epoch {epoch} metrics: " + ", ".join(
+            f"{r.metric} {r.headline[1]:.4g}" for r in results))
+        return results
+
+    def keep_best(self, progress: Progress, results: list[Result]) -> None:
+        """Save the state as ``checkpoints/best/`` when ``train.keep_best``'s metric improved."""
+        rule = self.recipe.train.keep_best
+        found = next((r for r in results if rule is not None and r.metric == rule.metric), None)
+        if rule is None or found is None:
+            return
+        key, value = found.headline
+        best = self.run.read_info().get("best")
+        if best is not None and not (value < best["value"] if rule.mode == "min" else value > best["value"]):
+            return
+        self.checkpoints.save_best(progress, {"metric": rule.metric, "value": value})
+        self.run.update_info(best={"metric": rule.metric, "key": key, "value": value, "mode": rule.mode,
+                                   "step": progress.step, "epoch": progress.epoch})
+        self.reporter.note(f"best {rule.metric} so far ({key} {value:.4g}): saved as {self.run.best_checkpoints}")

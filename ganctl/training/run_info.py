@@ -1,0 +1,42 @@
+"""A new run's run.json: what it was trained with (versions, backend, devices, plugins, seed, data)."""
+
+from __future__ import annotations
+
+import platform
+import time
+from typing import Any
+
+from ganctl import __version__
+from ganctl.runs.rundir import recipe_hash
+from ganctl.session.assemble import Session
+
+
+def run_info(session: Session, host_plugins: dict[str, str]) -> dict[str, Any]:
+    """The initial run.json: versions, backend, devices, seed, data shape."""
+    import keras
+
+    from ganctl.engine import engine_for
+
+    engine = engine_for(session.backend)
+    return {
+        "ganctl": __version__,
+        "python": platform.python_version(),
+        "keras": keras.__version__,
+        "backend": session.backend,
+        "backend_version": engine.framework_version(),
+        "devices": engine.devices(),
+        "jit": session.jit,
+        "plugins": host_plugins,
+        "seed": session.recipe.seed,
+        "recipe_hash": recipe_hash(session.recipe.to_dict()),
+        "model": session.recipe.model.plugin,
+        "kind": session.model.kind,
+        "data": session.recipe.data.plugin,
+        "data_spec": session.spec.to_dict(),
+        "latent_dim": session.model.latent_dim,
+        "conditional": session.model.conditional,
+        "status": "created",
+        "step": 0,
+        "epoch": 0,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
