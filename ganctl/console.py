@@ -12,12 +12,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from rich.console import Console, ConsoleDimensions
 
 from ganctl.errors import GanctlError
 from ganctl.interrupts import Interrupt, caught
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from ganctl.plugins import PluginHost
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -25,29 +26,34 @@ F = TypeVar("F", bound=Callable[..., Any])
 PIPE_WIDTH = 10_000  # the width of output that is not a terminal (and no COLUMNS): tables take what they need
 
 
-class _Stdout(Console):
-    """A terminal's own width; otherwise ``COLUMNS`` when set, else :data:`PIPE_WIDTH`.
+@functools.cache
+def stdout() -> Console:
+    """stdout's Rich console, made on first use (importing Rich's console costs ``ganctl --help``
+    a sixth of its start-up, and no light command needs it).
 
-    Rich would assume 80 columns in a pipe (or the width of whatever terminal stderr is), and
-    fold run paths and table cells over several lines for no reader's benefit.
+    Its width is a terminal's own; otherwise ``COLUMNS`` when set, else :data:`PIPE_WIDTH`: Rich
+    would assume 80 columns in a pipe (or the width of whatever terminal stderr is), and fold run
+    paths and table cells over several lines for no reader's benefit. Markup is off: text printed
+    here (paths, install commands, errors, recipe values) is shown as it is; colour is asked for
+    explicitly, with rich.text.Text and its styles.
     """
+    from rich.console import Console, ConsoleDimensions
 
-    @property
-    def size(self) -> ConsoleDimensions:
-        size = super().size
-        if self.is_terminal:
-            return size
-        columns = os.environ.get("COLUMNS", "")
-        return ConsoleDimensions(int(columns) if columns.isdigit() and int(columns) > 0 else PIPE_WIDTH, size.height)
+    class Stdout(Console):
+        @property
+        def size(self) -> ConsoleDimensions:
+            size = super().size
+            if self.is_terminal:
+                return size
+            columns = os.environ.get("COLUMNS", "")
+            return ConsoleDimensions(int(columns) if columns.isdigit() and int(columns) > 0 else PIPE_WIDTH,
+                                     size.height)
 
-    @size.setter
-    def size(self, new_size: tuple[int, int]) -> None:
-        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+        @size.setter
+        def size(self, new_size: tuple[int, int]) -> None:
+            Console.size.fset(self, new_size)  # type: ignore[attr-defined]
 
-
-# Markup is off: text printed here (paths, install commands, errors, recipe values) is shown as
-# it is. Colour is asked for explicitly, with rich.text.Text and its styles.
-out = _Stdout(highlight=False, markup=False)
+    return Stdout(highlight=False, markup=False)
 
 
 def warn(message: str) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 import typer
 
-from ganctl.console import guarded, load_plugins, out, warn
+from ganctl.console import guarded, load_plugins, stdout, warn
 
 DEFAULT_BATCHES = "1,64,256"
 DEFAULT_SECONDS = 1.0
@@ -275,4 +275,4 @@ def _table(results: list[dict[str, Any]], info: dict[str, Any]) -> None:
         table.add_row(row["path"], str(row["batch"]), f"{row['samples_per_s']:,.0f}", f"{row['median_ms']:.3f}",
                       f"{row['p90_ms']:.3f}", str(row["calls"]),
                       "" if row["path"] == ONNXRUNTIME else f"{row['onnxruntime_speedup']:.2f}x")
-    out.print(table)
+    stdout().print(table)

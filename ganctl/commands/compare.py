@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ganctl.console import guarded, out
+from ganctl.console import guarded, stdout
 
 # what must agree for two values of a metric to be comparable
 PROTOCOL_KEYS = ("params", "extractor", "n_real", "n_fake", "real", "seed")
@@ -60,7 +60,7 @@ def compare(
                 key, value = next(iter(record["values"].items()))
                 cells.append(f"{key} {value:.4g}")
         table.add_row(row["run"], str(row["model"]), str(row["backend"]), str(row["step"]), *cells)
-    out.print(table)
+    stdout().print(table)
     if differing:
-        out.print(f"* computed with different protocols across runs (n, extractor, real data, seed or "
+        stdout().print(f"* computed with different protocols across runs (n, extractor, real data, seed or "
                   f"parameters): {', '.join(differing)}. Evaluate the runs the same way before comparing.")

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from ganctl.console import guarded, load_plugins, out
+from ganctl.console import guarded, load_plugins, stdout
 
 app = typer.Typer(help="Inspect datasets.", no_args_is_help=True)
 
@@ -64,4 +64,4 @@ def info(
         table.add_row("per class", ", ".join(f"{k}: {v}" for k, v in report["class_counts"].items()))
     if preview is not None:
         table.add_row("preview", report["preview"])
-    out.print(table)
+    stdout().print(table)

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from ganctl import __version__
-from ganctl.console import guarded, load_plugins, out
+from ganctl.console import guarded, load_plugins, stdout
 
 
 def register(app: typer.Typer) -> None:
@@ -84,7 +84,7 @@ def doctor(
         f"{k}: {'yes' if v['available'] else 'no: ' + v['reason']}" for k, v in runtime["providers"].items()))
     table.add_row("exporters", "\n".join(
         f"{k}: {'yes' if v is None else 'no: ' + v}" for k, v in report["exporters"].items()))
-    out.print(table)
+    stdout().print(table)
 
 
 ORT_DISTRIBUTIONS = ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-openvino")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ganctl.console import guarded, load_plugins, out
+from ganctl.console import guarded, load_plugins, stdout
 
 
 def register(app: typer.Typer) -> None:
@@ -161,13 +161,13 @@ def _table(results, subject, host, floors=()) -> None:
             low = shown[1]
             row[2:2] = [f"{low:.4g}", f"{value / low:.3g}" if distance and min(shown) > 0 else "-"]
         table.add_row(*row)
-    out.print(table)
+    stdout().print(table)
     if first.get("n_note"):
-        out.print(first["n_note"])
+        stdout().print(first["n_note"])
     real = json.dumps(first["real"])
-    out.print(f"real data: {real}; ganctl {first['ganctl']}. --json prints every value with its full protocol.")
+    stdout().print(f"real data: {real}; ganctl {first['ganctl']}. --json prints every value with its full protocol.")
     if floors:
-        out.print(f"floor: {floors[0].protocol['generator']} vs {json.dumps(floors[0].protocol['real'])}, "
+        stdout().print(f"floor: {floors[0].protocol['generator']} vs {json.dumps(floors[0].protocol['real'])}, "
                   f"the same n and seed.")
 
 
@@ -175,12 +175,12 @@ def _classifier_table(result) -> None:
     from rich.table import Table
 
     protocol = result.protocol
-    out.print(f"{protocol['classifier']}: {protocol['n']} held-out images ({protocol['engine']})")
+    stdout().print(f"{protocol['classifier']}: {protocol['n']} held-out images ({protocol['engine']})")
     table = Table()
     for column in ("score", "value"):
         table.add_column(column)
     for key, value in result.values.items():
         table.add_row(key, f"{value:.4f}")
-    out.print(table)
-    out.print(f"data: {json.dumps(protocol['data'])}; precision, recall and F1 are macro averages, ROC-AUC is "
+    stdout().print(table)
+    stdout().print(f"data: {json.dumps(protocol['data'])}; precision, recall and F1 are macro averages, ROC-AUC is "
               f"one-vs-rest. ganctl {protocol['ganctl']}.")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ganctl.console import guarded, load_plugins, out
+from ganctl.console import guarded, load_plugins, stdout
 
 
 def register(app: typer.Typer) -> None:
@@ -108,4 +108,4 @@ def _list(host, run_dir: Path | None, backend: str | None) -> None:
         writes = (f"file *{exporter.suffix}" if exporter.suffix else "folder") + \
             f" ({', '.join(k + 's' for k in exporter.kinds)})"
         table.add_row(name, writes, "yes" if reason is None else f"no: {reason}", component.description)
-    out.print(table)
+    stdout().print(table)

@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from ganctl.console import guarded, load_plugins, out
+from ganctl.console import guarded, load_plugins, stdout
 
 
 def register(app: typer.Typer) -> None:
@@ -42,4 +42,4 @@ def plugins(
         else:
             status = Text.assemble(("failed", "red"), f": {info.error}")
         table.add_row(info.name, info.distribution, info.version, ", ".join(kinds), names, status)
-    out.print(table)
+    stdout().print(table)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from ganctl.console import guarded, load_plugins, out
+from ganctl.console import guarded, load_plugins, stdout
 from ganctl.recipe.overrides import SET_HELP
 
 app = typer.Typer(help="Validate, resolve and describe recipes.", no_args_is_help=True)
@@ -65,4 +65,4 @@ def schema(
     except OSError as exc:
         raise ConfigError(
             f"cannot write {output}: {why_unwritable(output, exc)}; choose a writable path.") from None
-    out.print(f"wrote {output}")
+    stdout().print(f"wrote {output}")

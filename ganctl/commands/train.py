@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from ganctl.console import guarded, load_plugins, out
+from ganctl.console import guarded, load_plugins, stdout
 from ganctl.recipe.overrides import SET_HELP
 
 BACKEND_HELP = "Keras backend: jax, tensorflow or torch (beats the recipe's backend: and KERAS_BACKEND)."
@@ -144,7 +144,7 @@ def _train(recipe_file: Path | None, resume: Path | None, set_: list[str], backe
         raise
     check_exporters(session, host)  # an export that cannot run should stop us before training, not after
     check_metrics(session, host)  # a metric that cannot run should stop us before training, not after
-    trainer = Trainer(session, reporter(quiet, recipe.train.log_every, out), host)
+    trainer = Trainer(session, reporter(quiet, recipe.train.log_every, stdout()), host)
     if resume is not None:
         state["run"] = run
         run.update_info(**{k: v for k, v in run_info(session, {}).items() if k in ("ganctl", "keras", "devices")})
