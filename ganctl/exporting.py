@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ganctl import __version__, api
-from ganctl.errors import ConfigError, GanctlError
+from ganctl.errors import ConfigError, GanctlError, PluginError
 from ganctl.fsutil import why_unwritable
 from ganctl.inference.contract import FORMAT
 from ganctl.plugins import PluginHost
@@ -95,6 +95,18 @@ def make_exporter(host: PluginHost, section: Section | dict[str, Any] | str, *, 
     if not isinstance(section, Section):
         section = validate_section(section, "exporters", host, source=source)
     return section.plugin, host.build("exporters", section.plugin, section.params, expected=api.Exporter)
+
+
+def onnx_exporter(host: PluginHost) -> str:
+    """The exporter that writes ONNX files (``suffix = ".onnx"``, the format ganctl's inference
+    runs): what ``--onnx`` and ``ganctl bench`` use. Among several, a default one first, then the
+    first registered."""
+    found = host.declaring("exporters", "suffix", ".onnx")
+    if not found:
+        raise PluginError("no installed exporter plugin writes ONNX files (none has suffix = '.onnx'); see "
+                          "`ganctl export --list` and `ganctl plugins`.")
+    defaults = host.declaring("exporters", "default")
+    return min(found, key=lambda name: name not in defaults)
 
 
 def export(session: Session, run: RunDir, step: int, name: str, exporter: api.Exporter, *,

@@ -331,7 +331,7 @@ def test_without_a_declared_default_the_error_says_how_to_name_one(runner, tmp_p
 
 
 def test_the_onnx_exporter_is_the_one_that_writes_onnx_files_a_default_first():
-    from ganctl.commands.export import onnx_exporter
+    from ganctl.exporting import onnx_exporter
 
     class OtherOnnx(api.Exporter):
         """Another ONNX writer, registered after ganctl's."""

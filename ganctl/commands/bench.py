@@ -137,7 +137,6 @@ def parse_batches(text: str) -> list[int]:
 def _open_run(path: Path, backend: str | None) -> tuple[Path, dict[str, Callable[[Any, Any], Any]], dict[str, Any]]:
     """The run's ONNX export (written first when missing) and its Keras paths on the newest checkpoint."""
     from ganctl import exporting
-    from ganctl.commands.export import onnx_exporter
     from ganctl.runs.rundir import export_path
     from ganctl.runs.trained import open_trained
 
@@ -149,7 +148,7 @@ def _open_run(path: Path, backend: str | None) -> tuple[Path, dict[str, Callable
 
         raise not_a_generator(path)
     onnx_path = export_path(path)
-    name = onnx_exporter(host)
+    name = exporting.onnx_exporter(host)
     exported = trained.run.read_info().get("exports", {}).get(name, {})
     if not onnx_path.is_file():
         name, exporter = exporting.make_exporter(host, name, source="ganctl bench")

@@ -42,9 +42,9 @@ def export(
         raise ConfigError("give the run directory to export: ganctl export RUN_DIR --onnx")
     from ganctl.runs.trained import open_trained
 
-    sections: list = [{"plugin": name} for name in dict.fromkeys(([onnx_exporter(host)] if onnx else []) + formats)]
+    sections: list = [{"plugin": name} for name in dict.fromkeys(([exporting.onnx_exporter(host)] if onnx else []) + formats)]
     if opset is not None:
-        onnx_name = onnx_exporter(host)
+        onnx_name = exporting.onnx_exporter(host)
         if not any(s["plugin"] == onnx_name for s in sections):
             raise ConfigError("--opset is an ONNX setting: use it with --onnx.")
         sections = [{**s, "opset": opset} if s["plugin"] == onnx_name else s for s in sections]
@@ -73,20 +73,6 @@ def export(
             f"{result.max_abs_diff:.2g} <= {result.atol:g} at batch sizes "
             f"{', '.join(map(str, result.diffs))}; {result.seconds:.1f} s"
         )
-
-
-def onnx_exporter(host) -> str:
-    """The exporter that writes ONNX files (``suffix = ".onnx"``, the format ganctl's inference
-    runs): what ``--onnx`` and ``ganctl bench`` use. Among several, a default one first, then the
-    first registered."""
-    from ganctl.errors import PluginError
-
-    found = host.declaring("exporters", "suffix", ".onnx")
-    if not found:
-        raise PluginError("no installed exporter plugin writes ONNX files (none has suffix = '.onnx'); see "
-                          "`ganctl export --list` and `ganctl plugins`.")
-    defaults = host.declaring("exporters", "default")
-    return min(found, key=lambda name: name not in defaults)
 
 
 def _list(host, run_dir: Path | None, backend: str | None) -> None:
