@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,23 @@ def held_out_sections(section: dict[str, Any], host: PluginHost) -> tuple[dict[s
             return None
         out.append({**section, "split": split})
     return out[0], out[1]
+
+
+def held_out_section(trained_on: Section) -> Section | None:
+    """``trained_on`` with its held-out split (``split: test``) instead of ``split: train``; None
+    when it does not train on the training split of a dataset that has both. The validated
+    counterpart of :func:`held_out_sections`, for a recipe's own data section (a classifier's
+    validation during training)."""
+    params = trained_on.params
+    if "split" not in type(params).model_fields or params.split != TRAINING_SPLIT:
+        return None
+    from pydantic import ValidationError
+
+    try:  # the one changed value is checked; the rest was validated with the recipe
+        held_out = type(params).model_validate({**params.model_dump(), "split": HELD_OUT_SPLIT})
+    except ValidationError:
+        return None
+    return replace(trained_on, params=held_out)
 
 
 def saw_held_out(trained: dict[str, Any] | None, held_out: dict[str, Any], host: PluginHost) -> bool:

@@ -7,9 +7,7 @@ in run.json's ``validation``. Without such splits there is nothing held out, and
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-
-from pydantic import ValidationError
+from dataclasses import dataclass
 
 from ganctl import api
 from ganctl.evaluation.classification import predict, scores
@@ -18,7 +16,7 @@ from ganctl.recipe.load import Section
 from ganctl.runs.checkpoint import Progress
 from ganctl.runs.rundir import RunDir
 from ganctl.session.assemble import Session
-from ganctl.session.data import HELD_OUT_SPLIT, TRAINING_SPLIT, build_dataset
+from ganctl.session.data import build_dataset, held_out_section
 from ganctl.training.callbacks import Callback
 from ganctl.training.progress import Reporter
 
@@ -29,19 +27,6 @@ class HeldOut:
 
     section: Section
     dataset: api.Dataset
-
-
-def held_out_section(trained_on: Section) -> Section | None:
-    """``trained_on`` with its held-out split (``split: test``) instead of ``split: train``; None
-    when it does not train on the training split of a dataset that has both."""
-    params = trained_on.params
-    if "split" not in type(params).model_fields or params.split != TRAINING_SPLIT:
-        return None
-    try:  # the one changed value is checked; the rest was validated with the recipe
-        held_out = type(params).model_validate({**params.model_dump(), "split": HELD_OUT_SPLIT})
-    except ValidationError:
-        return None
-    return replace(trained_on, params=held_out)
 
 
 def open_held_out(trained_on: Section, host: PluginHost) -> HeldOut | None:
