@@ -6,6 +6,7 @@ pick (KERAS_BACKEND, else jax), and kept small so the whole file runs in well un
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -21,16 +22,18 @@ ganctl_backend.activate(ganctl_backend.resolve()[0])  # before Keras is first im
 import keras  # noqa: E402
 
 import ganctl_models  # noqa: E402
+from ganctl.cli import app  # noqa: E402
 from ganctl.engine import engine_for  # noqa: E402
 from ganctl_models import DCGAN, GAN, LOSSES  # noqa: E402
 from ganctl_models.dcgan import upsampling_plan  # noqa: E402
+from ganctl_models.losses import smoothed_bce_discriminator_loss  # noqa: E402
 
 engine_for(keras.backend.backend())  # the engine configures its backend (JAX: quick initialisers)
 pytestmark = pytest.mark.backends
 
 DIGITS = api.DataSpec(height=8, width=8, channels=1, num_classes=10)
 UNLABELLED = api.DataSpec(height=8, width=8, channels=1)
-LOSS_NAMES = ["bce", "minimax", "hinge", "least-squares"]
+LOSS_NAMES = ["bce", "minimax", "hinge", "least-squares", "wasserstein"]
 SMALL = {GAN: {"hidden": (16, 8), "latent_dim": 8}, DCGAN: {"filters": 8, "latent_dim": 8}}
 """Parameters of small, quick models of each class."""
 
@@ -108,7 +111,7 @@ def test_defaults():
 @pytest.mark.parametrize(
     ("factory", "values"),
     [
-        (GAN, {"loss": "wasserstein"}),
+        (GAN, {"loss": "wgan"}),
         (DCGAN, {"loss": "BCE"}),
         (GAN, {"dropout": -0.1}),
         (DCGAN, {"dropout": 1.0}),
@@ -260,6 +263,10 @@ REFERENCE = {
         lambda r, f: 0.5 * (((r - 1.0) ** 2).mean() + (f**2).mean()),
         lambda f: 0.5 * ((f - 1.0) ** 2).mean(),
     ),
+    "wasserstein": (
+        lambda r, f: f.astype(np.float64).mean() - r.astype(np.float64).mean(),
+        lambda f: -f.astype(np.float64).mean(),
+    ),
 }
 
 
@@ -405,3 +412,304 @@ def test_unconditional_model_ignores_labels():
     with_labels, _ = model.loss("discriminator", images, labels, z)
     without, _ = model.loss("discriminator", images, None, z)
     assert scalar(with_labels) == pytest.approx(scalar(without), rel=1e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# Spectral normalisation of the discriminator
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("factory", [GAN, DCGAN])
+def test_spectral_norm_wraps_every_dense_and_conv_of_the_discriminator(factory):
+    model = factory(factory.Params(**SMALL[factory], conditional=True, spectral_norm=True), DIGITS)
+    layers = model.discriminator.layers
+    wrapped = [layer.layer for layer in layers if isinstance(layer, keras.layers.SpectralNormalization)]
+    bare = [layer for layer in layers if isinstance(layer, keras.layers.Dense | keras.layers.Conv2D)]
+    assert wrapped and bare == []
+    assert {layer.name for layer in wrapped} >= {"d_logit"}
+    assert all(isinstance(layer, keras.layers.Dense | keras.layers.Conv2D) for layer in wrapped)
+    vectors = [v for v in model.discriminator.non_trainable_variables if v.path.endswith("vector_u")]
+    assert len(vectors) == len(wrapped)
+    assert not any(isinstance(layer, keras.layers.SpectralNormalization) for layer in model.generator.layers)
+    plain = factory(factory.Params(**SMALL[factory], conditional=True), DIGITS)
+    assert not any(isinstance(layer, keras.layers.SpectralNormalization) for layer in plain.discriminator.layers)
+    images, labels, z = batch(DIGITS)
+    for player in factory.players:
+        loss, _ = model.loss(player, images, labels, z)
+        assert np.isfinite(scalar(loss))
+
+
+SPECTRAL = """\
+name: spectral
+seed: 5
+data: {plugin: digits, limit: 64}
+model: {plugin: dcgan, filters: 8, latent_dim: 8, spectral_norm: true}
+train: {epochs: 2, batch_size: 32, log_every: 1, keep_checkpoints: 5}
+"""
+
+
+def _checkpoints(run) -> list[dict[str, np.ndarray]]:
+    out = []
+    for path in sorted((run / "checkpoints").glob("ckpt-*.npz")):
+        with np.load(path) as archive:
+            out.append({k: archive[k] for k in archive.files if k != "__meta__"})
+    return out
+
+
+def test_spectral_norm_power_vectors_train_resume_and_export(runner, write, tmp_path):
+    from ganctl.cli import app
+
+    recipe = write("spectral.yaml", SPECTRAL)
+    assert runner.invoke(app, ["train", str(recipe), "--out", str(tmp_path / "whole"), "-q"]).exit_code == 0
+    first, last = _checkpoints(tmp_path / "whole")
+    vectors = [k for k in first if k.endswith("vector_u")]
+    assert len(vectors) == 3  # two strided convolutions and the logit
+    for key in vectors:  # checkpoints carry the power-iteration vectors, and training updates them
+        if first[key].size > 1:  # the logit's is 1x1: a unit vector, always 1
+            assert not np.array_equal(first[key], last[key]), key
+
+    resumed = tmp_path / "resumed"
+    assert runner.invoke(app, ["train", str(recipe), "--out", str(resumed), "-q", "--set", "train.epochs=1"]).exit_code == 0
+    result = runner.invoke(app, ["train", "--resume", str(resumed), "-q", "--set", "train.epochs=2"])
+    assert result.exit_code == 0, result.output
+    again = _checkpoints(resumed)[-1]
+    assert again.keys() == last.keys()
+    for key in last:
+        np.testing.assert_array_equal(again[key], last[key], err_msg=key)
+
+    result = runner.invoke(app, ["export", str(tmp_path / "whole"), "--onnx"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "whole" / "exports" / "generator.onnx").is_file()
+
+
+@pytest.mark.parametrize("make", [lambda: keras.layers.Dense(5, name="d"), lambda: keras.layers.Conv2D(3, 2, name="c")])
+def test_spectral_norm_divides_the_kernel_by_its_largest_singular_value(make):
+    from ganctl_models.gan import spectral
+
+    layer = spectral(make(), True)
+    x = np.random.default_rng(0).normal(size=(2, 4, 4, 3)).astype("float32")
+    layer(x)
+    before = keras.ops.convert_to_numpy(layer.vector_u.value)
+    layer(x, training=False)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer.vector_u.value), before)  # inference: no update
+    for _ in range(30):
+        layer(x, training=True)
+    assert not np.array_equal(keras.ops.convert_to_numpy(layer.vector_u.value), before)
+    kernel = keras.ops.convert_to_numpy(layer.layer.kernel.value)
+    sigma = np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
+    assert sigma != pytest.approx(1, abs=0.05)  # the stored kernel stays the raw weight
+    out = keras.ops.convert_to_numpy(layer(x))
+    inner = layer.layer
+    inner.kernel.assign(kernel / sigma)
+    np.testing.assert_allclose(out, keras.ops.convert_to_numpy(inner(x)), rtol=1e-3, atol=1e-4)
+
+
+# --------------------------------------------------------------------------------------------
+# Training techniques: wasserstein, WGAN-GP, R1, d_steps, one-sided label smoothing
+# --------------------------------------------------------------------------------------------
+
+
+def numpy_critic(weights: list[np.ndarray], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The gan discriminator (Dense + LeakyReLU layers, then a Dense logit) in float64 NumPy:
+    its outputs ``[N]`` and their gradients with respect to ``x``."""
+    h = x.reshape(len(x), -1).astype(np.float64)
+    pairs = [(np.float64(weights[i]), np.float64(weights[i + 1])) for i in range(0, len(weights), 2)]
+    slopes = []
+    for kernel, bias in pairs[:-1]:
+        a = h @ kernel + bias
+        slopes.append(np.where(a > 0, 1.0, 0.2))
+        h = a * slopes[-1]
+    kernel, bias = pairs[-1]
+    out = (h @ kernel + bias)[:, 0]
+    grad = np.broadcast_to(kernel[:, 0], h.shape)
+    for (kernel, _), slope in zip(reversed(pairs[:-1]), reversed(slopes), strict=True):
+        grad = (grad * slope) @ kernel.T
+    return out, grad.reshape(x.shape)
+
+
+def test_wgan_gp_and_r1_match_numpy():
+    model = GAN(GAN.Params(hidden=(8, 4), latent_dim=8, loss="wasserstein", gradient_penalty=10.0,
+                           r1={"gamma": 2.0}), UNLABELLED)
+    images, _, z = batch(UNLABELLED)
+    (gp_seed,) = model.seed_generators()  # every: 1 needs no update counter
+    twin = keras.random.SeedGenerator(0)
+    twin.state.assign(gp_seed.state.value)
+    eps = keras.ops.convert_to_numpy(keras.random.uniform((4, 1, 1, 1), seed=twin)).astype(np.float64)
+
+    loss, logs = model.loss("discriminator", images, None, z)
+    assert set(logs) == {"loss", "real", "fake", "gp", "r1"}
+    fake = keras.ops.convert_to_numpy(model.generator(z, training=True)).astype(np.float64)
+    weights = model.discriminator.get_weights()
+    real_out, real_grad = numpy_critic(weights, images)
+    fake_out, _ = numpy_critic(weights, fake)
+    _, mixed_grad = numpy_critic(weights, eps * images + (1 - eps) * fake)
+    gp = 10.0 * np.mean((np.linalg.norm(mixed_grad.reshape(4, -1), axis=1) - 1.0) ** 2)
+    r1 = 2.0 / 2 * np.mean(np.sum(real_grad.reshape(4, -1) ** 2, axis=1))
+    assert scalar(logs["gp"]) == pytest.approx(gp, rel=1e-4)
+    assert scalar(logs["r1"]) == pytest.approx(r1, rel=1e-4)
+    assert scalar(loss) == pytest.approx(fake_out.mean() - real_out.mean() + gp + r1, rel=1e-4, abs=1e-5)
+    g_loss, _ = model.loss("generator", images, None, z)
+    assert scalar(g_loss) == pytest.approx(-fake_out.mean(), rel=1e-4, abs=1e-5)
+    counts = [int(keras.ops.convert_to_numpy(gp_seed.state.value)[1])]
+    model.loss("discriminator", images, None, z)
+    counts.append(int(keras.ops.convert_to_numpy(gp_seed.state.value)[1]))
+    assert counts[1] == counts[0] + 1  # fresh interpolation weights on each update
+
+
+@pytest.mark.parametrize("factory", [GAN, DCGAN])
+def test_gradient_penalty_takes_the_label_through(factory):
+    model = factory(factory.Params(**SMALL[factory], conditional=True, gradient_penalty=1.0, r1={"gamma": 1.0}),
+                    DIGITS)
+    images, labels, z = batch(DIGITS)
+    loss, logs = model.loss("discriminator", images, labels, z)
+    assert np.isfinite(scalar(loss)) and scalar(logs["gp"]) > 0 and scalar(logs["r1"]) > 0
+
+
+def test_lazy_r1_applies_every_kth_update_scaled_by_k():
+    params = {**SMALL[GAN], "loss": "wasserstein"}
+    lazy = GAN(GAN.Params(**params, r1={"gamma": 1.0, "every": 3}), UNLABELLED)
+    eager = GAN(GAN.Params(**params, r1={"gamma": 1.0}), UNLABELLED)
+    eager.discriminator.set_weights(lazy.discriminator.get_weights())
+    images, _, z = batch(UNLABELLED)
+    base = scalar(eager.loss("discriminator", images, None, z)[1]["r1"])
+    values = [scalar(lazy.loss("discriminator", images, None, z)[1]["r1"]) for _ in range(7)]
+    assert base > 0
+    assert values == pytest.approx([3 * base, 0, 0, 3 * base, 0, 0, 3 * base], rel=1e-5)
+
+
+def test_d_steps_is_the_schedule():
+    assert GAN(GAN.Params(**SMALL[GAN], d_steps=5), UNLABELLED).schedule() == {"generator": 1, "discriminator": 5}
+
+
+def test_one_sided_label_smoothing_matches_numpy():
+    s = 0.1
+    d_loss = scalar(smoothed_bce_discriminator_loss(s)(keras.ops.convert_to_tensor(REAL),
+                                                       keras.ops.convert_to_tensor(FAKE)))
+    expected = ((1 - s) * softplus(-REAL) + s * softplus(REAL)).mean() + softplus(FAKE).mean()
+    np.testing.assert_allclose(d_loss, expected, rtol=1e-5)
+
+    model = GAN(GAN.Params(**SMALL[GAN], label_smoothing=s), UNLABELLED)
+    images, _, z = batch(UNLABELLED)
+    loss, _ = model.loss("discriminator", images, None, z)
+    g_loss, _ = model.loss("generator", images, None, z)
+    fake = model.generator(z, training=True)
+    real_logits = keras.ops.convert_to_numpy(model.discriminator(images)).reshape(-1)
+    fake_logits = keras.ops.convert_to_numpy(model.discriminator(fake)).reshape(-1)
+    expected = ((1 - s) * softplus(-real_logits) + s * softplus(real_logits)).mean() + softplus(fake_logits).mean()
+    assert scalar(loss) == pytest.approx(expected, rel=1e-5)
+    assert scalar(g_loss) == pytest.approx(softplus(-fake_logits).mean(), rel=1e-5)  # the generator's is unchanged
+
+
+@pytest.mark.parametrize(
+    ("values", "match"),
+    [
+        ({"gradient_penalty": -1.0}, "gradient_penalty"),
+        ({"r1": {"gamma": -1.0}}, "gamma"),
+        ({"r1": {"every": 0}}, "every"),
+        ({"r1": {"gama": 1.0}}, "gama"),
+        ({"d_steps": 0}, "d_steps"),
+        ({"label_smoothing": -0.1}, "label_smoothing"),
+        ({"label_smoothing": 0.5}, "label_smoothing"),
+        ({"loss": "hinge", "label_smoothing": 0.1}, "loss 'hinge' has no cross-entropy targets.*loss: bce"),
+        ({"loss": "wasserstein", "label_smoothing": 0.1}, "label_smoothing: 0"),
+    ],
+)
+def test_bad_technique_values_are_refused(values, match):
+    with pytest.raises(pydantic.ValidationError, match=match):
+        GAN.Params(**values)
+
+
+class NormalisedCritic(GAN):
+    """A gan whose discriminator has BatchNormalization (the first-party ones have none)."""
+
+    def build_discriminator(self):
+        images = keras.Input(self.spec.shape)
+        x = keras.layers.Dense(4)(keras.layers.Flatten()(images))
+        x = keras.layers.BatchNormalization(name="d_bn")(x)
+        return keras.Model(images, keras.layers.Dense(1)(x), name="discriminator")
+
+
+@pytest.mark.parametrize(("values", "key"), [({"gradient_penalty": 10.0}, "gradient_penalty"), ({"r1": {}}, "r1")])
+def test_input_gradient_penalties_refuse_batchnorm_in_the_discriminator(values, key):
+    with pytest.raises(api.ConfigError) as error:
+        NormalisedCritic(GAN.Params(**SMALL[GAN], **values), UNLABELLED)
+    message = error.value.message
+    assert f"model.{key}" in message and "d_bn" in message and "LayerNormalization" in message
+    NormalisedCritic(GAN.Params(**SMALL[GAN]), UNLABELLED)  # without a penalty it is allowed
+
+
+TECHNIQUES = """\
+name: techniques
+seed: 3
+data: {plugin: digits, limit: 96}
+model:
+  plugin: gan
+  latent_dim: 8
+  hidden: [16]
+  conditional: true
+  loss: wasserstein
+  gradient_penalty: 10.0
+  r1: {gamma: 1.0, every: 3}
+  d_steps: 2
+train:
+  epochs: 2
+  batch_size: 32
+  log_every: 1
+  checkpoint_every: 1
+"""
+
+
+def final_checkpoint(run) -> dict[str, np.ndarray]:
+    newest = sorted((run / "checkpoints").glob("ckpt-*.npz"))[-1]
+    with np.load(newest) as archive:
+        return {k: archive[k] for k in archive.files if k != "__meta__"}
+
+
+def step_records(run) -> list[dict]:
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if "type" not in r]
+
+
+def test_wgan_gp_r1_and_d_steps_train_through_the_cli_and_resume_exactly(runner, write, tmp_path):
+    recipe = write("techniques.yaml", TECHNIQUES)
+    result = runner.invoke(app, ["train", str(recipe), "--out", str(tmp_path / "straight"), "-q"])
+    assert result.exit_code == 0, result.output
+    records = step_records(tmp_path / "straight")
+    assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6]
+    assert all(r["discriminator/gp"] > 0 for r in records)
+    # Two critic updates per step, R1 on every third (updates 0, 3, 6, 9): the logged (last) update
+    # of steps 2 and 5 is due, scaled by 3.
+    assert [r["discriminator/r1"] > 0 for r in records] == [False, True, False, False, True, False]
+    state = final_checkpoint(tmp_path / "straight")
+    iterations = {k.split("/")[1]: int(v) for k, v in state.items() if k.startswith("optimizer/") and k.endswith("/iteration")}
+    assert iterations == {"generator": 6, "discriminator": 12}
+
+    # Stopped after the first epoch (3 steps, counter at 6) and resumed: the same final state.
+    result = runner.invoke(app, ["train", str(recipe), "--out", str(tmp_path / "resumed"), "-q",
+                                 "--set", "train.epochs=1"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["train", "--resume", str(tmp_path / "resumed"), "-q", "--set", "train.epochs=2"])
+    assert result.exit_code == 0, result.output
+    resumed = final_checkpoint(tmp_path / "resumed")
+    assert resumed.keys() == state.keys()
+    for key in state:
+        np.testing.assert_array_equal(resumed[key], state[key], err_msg=key)
+
+
+def test_dcgan_with_label_smoothing_and_penalties_trains_through_the_cli(runner, write, tmp_path):
+    recipe = write("smooth.yaml", TECHNIQUES.replace("plugin: gan", "plugin: dcgan").replace("hidden: [16]", "filters: 8")
+                   .replace("loss: wasserstein", "loss: bce\n  label_smoothing: 0.1")
+                   .replace("every: 3", "every: 1").replace("epochs: 2", "epochs: 1"))
+    result = runner.invoke(app, ["train", str(recipe), "--out", str(tmp_path / "run"), "-q"])
+    assert result.exit_code == 0, result.output
+    records = step_records(tmp_path / "run")
+    assert len(records) == 3
+    assert all(r["discriminator/gp"] > 0 and r["discriminator/r1"] > 0 and np.isfinite(r["discriminator/loss"])
+               for r in records)
+
+
+def test_a_bad_technique_in_a_recipe_names_the_line_and_the_fix(runner, write):
+    recipe = write("bad.yaml", TECHNIQUES.replace("loss: wasserstein", "loss: hinge\n  label_smoothing: 0.1"))
+    result = runner.invoke(app, ["train", str(recipe)])
+    assert result.exit_code != 0
+    assert "bad.yaml:" in result.output and "label_smoothing" in result.output and "loss: bce" in result.output

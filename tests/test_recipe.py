@@ -275,3 +275,51 @@ def test_schema_accepts_valid_and_rejects_invalid_recipes(host, write):
     jsonschema.validate(yaml.safe_load(GOOD), schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(yaml.safe_load(GOOD.replace("split: train", "split: nope")), schema)
+
+
+# -- learning-rate schedules ---------------------------------------------------------------------
+
+
+def test_schedules_resolve_per_player_and_validate_to_themselves(host, write):
+    text = GOOD.replace("    discriminator: {learning_rate: 1.0e-4}", (
+        "    discriminator: {learning_rate: 1.0e-4, schedule: {type: exponential, decay_steps: 10, decay_rate: 0.5}}"
+    )).replace("  batch_size: 32\n", "  batch_size: 32\n  optimizer: {schedule: {type: cosine, decay_steps: 100, warmup_steps: 5}}\n")
+    recipe = load_recipe(write("r.yaml", text), host)
+    generator, discriminator = (recipe.train.optimizer_for(p) for p in ("generator", "discriminator"))
+    assert (generator.schedule.type, generator.schedule.decay_steps, generator.schedule.warmup_steps) == ("cosine", 100, 5)
+    assert (discriminator.schedule.type, discriminator.schedule.decay_rate) == ("exponential", 0.5)
+    assert discriminator.learning_rate == 1e-4
+    resolved = recipe.to_dict()["train"]
+    assert resolved["optimizer"]["schedule"] == {"type": "cosine", "warmup_steps": 5, "decay_steps": 100}
+    assert "schedule" not in load_recipe(write("plain.yaml", GOOD), host).to_dict()["train"]["optimizer"]
+    again = validate(yaml.safe_load(yaml.safe_dump(recipe.to_dict())), host)
+    assert again.to_dict() == recipe.to_dict()
+
+
+@pytest.mark.parametrize(
+    "schedule, expected",
+    [
+        ("{type: cosin}", ":12:26: train.optimizer.schedule.type: Input should be 'constant', 'warmup', 'cosine' or "
+                          "'exponential', got 'cosin'. Did you mean 'cosine'?"),
+        ("{type: cosine}", ":12:15: train.optimizer.schedule: the cosine schedule needs 'decay_steps'"),
+        ("{type: warmup}", "the warmup schedule needs 'warmup_steps'"),
+        ("{type: exponential, decay_steps: 10}", "the exponential schedule needs 'decay_rate'"),
+        ("{type: warmup, warmup_steps: 5, decay_rate: 0.5}", "'decay_rate' applies to the exponential schedules, "
+                                                            "not to warmup; remove 'decay_rate' or change 'schedule.type'"),
+        ("{warmup_steps: 5}", "'warmup_steps' applies to the cosine and exponential and warmup schedules, not to constant"),
+        ("{type: cosine, decay_steps: 0}", "train.optimizer.schedule.decay_steps: Input should be greater than or equal to 1, got 0."),
+        ("{type: cosine, decay_steps: 9, final_fraction: 2}", "final_fraction: Input should be less than or equal to 1, got 2."),
+        ("{type: cosine, decay_steps: 9, decay_step: 9}", "schedule.decay_step: unknown key 'decay_step'. Did you mean 'decay_steps'?"),
+    ],
+)
+def test_schedule_errors_name_line_key_and_fix(host, write, schedule, expected):
+    text = GOOD.replace("  batch_size: 32\n", f"  batch_size: 32\n  optimizer: {{schedule: {schedule}}}\n")
+    found = problems(host, write("r.yaml", text))
+    assert len(found) == 1 and expected in found[0], found
+
+
+def test_per_player_schedule_errors_name_the_player(host, write):
+    text = GOOD.replace("{learning_rate: 1.0e-4}", "{schedule: {type: exponential, decay_rate: 0.5}}")
+    found = problems(host, write("r.yaml", text))
+    assert len(found) == 1 and "train.optimizers.discriminator" in found[0], found
+    assert "the exponential schedule needs 'decay_steps'" in found[0], found

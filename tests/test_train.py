@@ -468,3 +468,35 @@ def test_generate_label_on_unconditional_and_missing_run(runner, write, tmp_path
     assert result.exit_code == 2 and "--label is only for conditional models" in result.stderr
     result = runner.invoke(app, ["generate", str(tmp_path), "--out", str(tmp_path / "o.png")])
     assert result.exit_code == 2 and "is not a ganctl run directory" in result.stderr
+
+
+# -- learning-rate schedules ---------------------------------------------------------------------
+
+
+SCHEDULED = TINY + """\
+  optimizer: {schedule: {type: cosine, warmup_steps: 4, decay_steps: 20, final_fraction: 0.1}}
+  optimizers:
+    discriminator: {schedule: {type: exponential, decay_steps: 8, decay_rate: 0.5}}
+"""
+
+
+def test_scheduled_run_resumes_exactly(runner, write, tmp_path):
+    recipe = write("scheduled.yaml", SCHEDULED)
+    assert train(runner, recipe, tmp_path / "whole", "-q").exit_code == 0
+    assert train(runner, recipe, tmp_path / "resumed", "-q", "--set", "train.epochs=1").exit_code == 0
+    result = runner.invoke(app, ["train", "--resume", str(tmp_path / "resumed"), "-q", "--set", "train.epochs=3"])
+    assert result.exit_code == 0, result.output
+    whole = final_state(tmp_path / "whole")
+    assert_same_state(whole, final_state(tmp_path / "resumed"))
+    # the schedules changed the updates: a constant rate ends elsewhere
+    assert train(runner, write("tiny.yaml", TINY), tmp_path / "constant", "-q").exit_code == 0
+    constant = final_state(tmp_path / "constant")
+    assert any(not np.array_equal(whole[k], constant[k]) for k in whole if k.startswith("model/"))
+    stored = yaml.safe_load((tmp_path / "whole" / "recipe.yaml").read_text())["train"]
+    assert stored["optimizers"]["discriminator"]["schedule"]["type"] == "exponential"
+    records = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
+    rates = {r["step"]: (r["generator/lr"], r["discriminator/lr"]) for r in records if "type" not in r}
+    assert rates[4] == pytest.approx((2e-4, 2e-4 * 0.5 ** 0.5))  # warmed up; half a decay period
+    assert rates[24] == pytest.approx((2e-5, 2e-4 * 0.5 ** 3))  # cosine at final_fraction; 3 periods
+    plain = (tmp_path / "constant" / "metrics.jsonl").read_text()
+    assert "/lr" not in plain  # constant rates are not logged

@@ -50,6 +50,63 @@ MetricItem = Annotated[MetricRef, BeforeValidator(_plugin_shorthand)]
 
 _OPTIMIZER_ONLY = {"beta_1": {"adam"}, "beta_2": {"adam"}, "momentum": {"sgd", "rmsprop"}, "rho": {"rmsprop"}}
 
+_SCHEDULE_KEYS = {
+    "constant": ((), ()),
+    "warmup": (("warmup_steps",), ()),
+    "cosine": (("decay_steps",), ("warmup_steps", "final_fraction")),
+    "exponential": (("decay_steps", "decay_rate"), ("warmup_steps",)),
+}
+"""Per schedule type: the keys it requires, and the ones it may take."""
+
+
+class ScheduleConfig(_Strict):
+    """How the learning rate changes with the optimizer's update count (its ``iterations``)."""
+
+    type: Literal["constant", "warmup", "cosine", "exponential"] = Field(
+        "constant",
+        description=(
+            "constant: the rate throughout; warmup: linear from 0 over warmup_steps, then constant; "
+            "cosine: optional warm-up, then cosine decay to final_fraction of the rate over decay_steps; "
+            "exponential: optional warm-up, then times decay_rate every decay_steps."
+        ),
+    )
+    warmup_steps: int | None = Field(
+        None, ge=1, description="Updates over which the rate rises linearly from 0 (warmup, cosine, exponential)."
+    )
+    decay_steps: int | None = Field(
+        None, ge=1, description="cosine: updates of the decay (after the warm-up); exponential: its period."
+    )
+    final_fraction: float | None = Field(
+        None, ge=0, le=1, description="cosine: the rate at the end, as a fraction of the rate (default 0)."
+    )
+    decay_rate: float | None = Field(
+        None, gt=0, le=1, description="exponential: the factor applied every decay_steps updates."
+    )
+
+    @model_validator(mode="after")
+    def _keys_fit_type(self) -> ScheduleConfig:
+        required, optional = _SCHEDULE_KEYS[self.type]
+        for key in ("warmup_steps", "decay_steps", "final_fraction", "decay_rate"):
+            given = getattr(self, key) is not None
+            if given and key not in required + optional:
+                takers = sorted(t for t, (r, o) in _SCHEDULE_KEYS.items() if key in r + o)
+                raise ValueError(
+                    f"'{key}' applies to the {' and '.join(takers)} schedules, not to {self.type}; "
+                    f"remove '{key}' or change 'schedule.type'"
+                )
+            if not given and key in required:
+                example = {"warmup_steps": 500, "decay_steps": 10000, "decay_rate": 0.5}[key]
+                raise ValueError(
+                    f"the {self.type} schedule needs '{key}' (updates of this player's optimizer, "
+                    f"e.g. {key}: {example}); add it to the schedule"
+                )
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """The keys that are set (so the dict validates again)."""
+        return {k: v for k, v in self.model_dump(mode="json").items() if v is not None}
+
+
 
 class OptimizerConfig(_Strict):
     """One optimizer. ``optimizer`` applies to every player; ``optimizers.PLAYER`` overrides keys."""
@@ -62,11 +119,19 @@ class OptimizerConfig(_Strict):
     rho: float = Field(0.9, gt=0, lt=1, description="RMSprop: decay of the squared-gradient average.")
     weight_decay: float = Field(0.0, ge=0, description="Decoupled weight decay (0: none).")
     clipnorm: float | None = Field(None, gt=0, description="Clip each gradient to this norm.")
+    schedule: ScheduleConfig = Field(
+        default_factory=ScheduleConfig,
+        description="Learning-rate schedule ({type: cosine, decay_steps: 10000}); default: constant.",
+    )
 
     def to_dict(self) -> dict[str, Any]:
         """All settings that apply to this optimizer's type (so the dict validates again)."""
-        return {k: v for k, v in self.model_dump(mode="json").items()
-                if self.type in _OPTIMIZER_ONLY.get(k, {self.type})}
+        out = {k: v for k, v in self.model_dump(mode="json").items()
+               if self.type in _OPTIMIZER_ONLY.get(k, {self.type})}
+        out.pop("schedule")
+        if self.schedule.type != "constant":  # runs without a schedule keep their resolved recipe
+            out["schedule"] = self.schedule.to_dict()
+        return out
 
     @model_validator(mode="after")
     def _keys_fit_type(self) -> OptimizerConfig:

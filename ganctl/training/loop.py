@@ -32,6 +32,7 @@ from ganctl.runs.checkpoint import Progress
 from ganctl.runs.rundir import RunDir
 from ganctl.sampling import step_latents
 from ganctl.session.assemble import Session
+from ganctl.session.optimizers import scheduled_rates
 from ganctl.training.callbacks import Callback, CallbackList
 from ganctl.training.checkpoints import Checkpoints
 from ganctl.training.metrics import TrackMetrics
@@ -210,7 +211,9 @@ class Trainer:
                 means.add(logs)
                 stop = callbacks.on_step_end(progress, logs)
                 if progress.step % train.log_every == 0:
-                    self.run.log({"step": progress.step, "epoch": epoch + 1, **logs})
+                    rates = scheduled_rates(self.engine.optimizers,
+                                            {p: progress.step * schedule.get(p, 1) for p in self.model.players})
+                    self.run.log({"step": progress.step, "epoch": epoch + 1, **logs, **rates})
                 if self._safe_point(progress, means, stop):
                     return
             progress = self.progress = Progress(progress.step, epoch + 1, 0)

@@ -11,13 +11,27 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ganctl import api
 
-from .losses import LOSSES, LossName
+from .losses import LOSSES, SMOOTHABLE, AdversarialLoss, LossName, smoothed_bce_discriminator_loss
 
 if TYPE_CHECKING:
     import keras
 
 LEAK = 0.2
 """Negative slope of every LeakyReLU."""
+
+
+class R1Params(api.Params):
+    """The R1 penalty (Mescheder et al. 2018): ``model.r1: {gamma: 10, every: 1}``."""
+
+    gamma: float = api.Field(10.0, ge=0, description="Weight gamma of gamma/2 * mean(|grad D(x_real)|^2).")
+    every: int = api.Field(
+        1,
+        ge=1,
+        description=(
+            "Apply it on every k-th discriminator update only, scaled by k (lazy regularisation; "
+            "1: every update)."
+        ),
+    )
 
 
 class GANParams(api.Params):
@@ -51,6 +65,56 @@ class GANParams(api.Params):
             "then takes [z, label]."
         ),
     )
+    spectral_norm: bool = api.Field(
+        False,
+        description=(
+            "Spectral normalisation (Miyato et al. 2018) of every Dense/Conv layer of the "
+            "discriminator: each kernel is divided by its largest singular value, estimated by "
+            "one power iteration per training call."
+        ),
+    )
+    gradient_penalty: float = api.Field(
+        0.0,
+        ge=0,
+        description=(
+            "Weight of WGAN-GP's gradient penalty, weight * mean((|grad D(x)| - 1)^2) on random "
+            "interpolates x between real and generated images (10 is usual; 0: off). Pair it with "
+            "`loss: wasserstein`. The discriminator must not use BatchNormalization."
+        ),
+    )
+    r1: R1Params | None = api.Field(
+        None,
+        description=(
+            "R1 penalty gamma/2 * mean(|grad D(x)|^2) on real images, e.g. {gamma: 10, every: 1} "
+            "(off when absent). With every: k > 1 it is applied lazily, on every k-th discriminator "
+            "update and scaled by k (StyleGAN2). The discriminator must not use BatchNormalization."
+        ),
+    )
+    d_steps: int = api.Field(
+        1,
+        ge=1,
+        le=100,
+        description="Discriminator (critic) updates per generator update: 5 is usual with WGAN-GP.",
+    )
+    label_smoothing: float = api.Field(
+        0.0,
+        ge=0,
+        lt=0.5,
+        description=(
+            "One-sided label smoothing: the discriminator's targets for real images become "
+            "1 - label_smoothing (0.1 is usual; 0: off). Only with `loss: bce` or `minimax`."
+        ),
+    )
+
+    @api.model_validator(mode="after")
+    def _smoothing_needs_a_cross_entropy(self) -> GANParams:
+        if self.label_smoothing > 0 and self.loss not in SMOOTHABLE:
+            raise ValueError(
+                f"label_smoothing is {self.label_smoothing}, but loss '{self.loss}' has no "
+                "cross-entropy targets to smooth (one-sided smoothing changes the real target 1 of "
+                f"{' and '.join(SMOOTHABLE)}). Set `label_smoothing: 0`, or use `loss: bce`."
+            )
+        return self
 
 
 def check_conditional(model: str, params: GANParams, spec: api.DataSpec) -> None:
@@ -108,6 +172,16 @@ def image_input(spec: api.DataSpec) -> keras.KerasTensor:
     return keras.Input(shape=spec.shape, name="images")
 
 
+def _layers(network: Any) -> list[Any]:
+    """Every layer of ``network``, nested models' layers included."""
+    out = []
+    for layer in network.layers:
+        out.append(layer)
+        if hasattr(layer, "layers"):
+            out.extend(_layers(layer))
+    return out
+
+
 def total(loss: Any, network: Any, params: GANParams) -> Any:
     """``loss`` plus the network's regularisation losses (none unless ``l1`` or ``l2`` is set).
 
@@ -138,8 +212,11 @@ class AdversarialModel(api.GenerativeModel):
         check_conditional(self.plugin_name, params, spec)
         self.latent_dim = params.latent_dim
         self._loss = LOSSES[params.loss]
+        if params.label_smoothing > 0:
+            self._loss = AdversarialLoss(smoothed_bce_discriminator_loss(params.label_smoothing), self._loss.generator)
         self._generator = self.build_generator()
         self._discriminator = self.build_discriminator()
+        self._penalty_seeds = self._check_penalties()
 
     @abstractmethod
     def build_generator(self) -> keras.Model:
@@ -165,10 +242,83 @@ class AdversarialModel(api.GenerativeModel):
     def networks(self) -> dict[str, Any]:
         return {"generator": self._generator, "discriminator": self._discriminator}
 
+    def schedule(self) -> dict[str, int]:
+        """One generator update, then ``d_steps`` discriminator updates, per step."""
+        return {"generator": 1, "discriminator": self.params.d_steps}
+
+    def seed_generators(self) -> list[Any]:
+        """The gradient penalty's interpolation seeds and the lazy R1's update counter (when on)."""
+        return list(self._penalty_seeds.values())
+
+    def _check_penalties(self) -> dict[str, Any]:
+        """Refuse input-gradient penalties on a discriminator with BatchNormalization; make the
+        seed generators they need: ``gp`` draws the interpolation weights, ``r1_count`` counts
+        discriminator updates for a lazy R1 (its state advances by one per update and is saved
+        in every checkpoint, so a resumed run applies R1 on the same updates)."""
+        import keras
+
+        p = self.params
+        keys = [key for key, on in (("gradient_penalty", p.gradient_penalty > 0), ("r1", p.r1 is not None)) if on]
+        if not keys:
+            return {}
+        normalised = [layer.name for layer in _layers(self._discriminator)
+                      if isinstance(layer, keras.layers.BatchNormalization)]
+        if normalised:
+            raise api.ConfigError(
+                f"model.{' and model.'.join(keys)} {'penalise' if len(keys) > 1 else 'penalises'} the "
+                "discriminator's gradient per example, but "
+                f"its BatchNormalization layer(s) ({', '.join(normalised)}) mix the examples of a batch, "
+                f"so the penalty is meaningless. Remove `model.{keys[0]}`, or build the {self.plugin_name} "
+                "discriminator without BatchNormalization (no normalisation, or LayerNormalization)."
+            )
+        seeds: dict[str, Any] = {}
+        if p.gradient_penalty > 0:
+            seeds["gp"] = keras.random.SeedGenerator(name="gradient_penalty_seed")
+        if p.r1 is not None and p.r1.every > 1:
+            seeds["r1_count"] = keras.random.SeedGenerator(0, name="r1_update_counter")
+        return seeds
+
+    def _input_gradient_norms2(self, images: Any, labels: Any) -> Any:
+        """``|grad_x D(x)|^2`` per example, ``[batch]`` (the label passes through unchanged)."""
+        from keras import ops
+
+        gradient = api.input_gradient(
+            lambda x: self._discriminator(self._with_label(x, labels), training=True), images
+        )
+        gradient = ops.cast(gradient, "float32")
+        return ops.sum(ops.square(gradient), axis=tuple(range(1, len(gradient.shape))))
+
+    def _gradient_penalty(self, images: Any, fake: Any, labels: Any) -> Any:
+        """WGAN-GP: ``weight * mean((|grad D(x)| - 1)^2)``, ``x = eps * real + (1 - eps) * fake``
+        with ``eps ~ U[0, 1)`` per example."""
+        import keras
+        from keras import ops
+
+        fake = ops.cast(ops.stop_gradient(fake), images.dtype)
+        eps = keras.random.uniform((ops.shape(images)[0], 1, 1, 1), dtype=images.dtype, seed=self._penalty_seeds["gp"])
+        mixed = eps * images + (1.0 - eps) * fake
+        norms = ops.sqrt(self._input_gradient_norms2(mixed, labels) + 1e-12)
+        return self.params.gradient_penalty * ops.mean(ops.square(norms - 1.0))
+
+    def _r1_penalty(self, images: Any, labels: Any) -> Any:
+        """R1: ``gamma / 2 * mean(|grad D(x_real)|^2)``; when lazy, ``every`` times that on every
+        ``every``-th discriminator update (counted from 0) and 0 on the others."""
+        from keras import ops
+
+        r1 = self.params.r1
+        assert r1 is not None
+        penalty = 0.5 * r1.gamma * ops.mean(self._input_gradient_norms2(images, labels))
+        if r1.every == 1:
+            return penalty
+        count = ops.cast(self._penalty_seeds["r1_count"].next()[1], "int32")
+        due = ops.cast(ops.equal(ops.mod(count, r1.every), 0), "float32")
+        return penalty * (float(r1.every) * due)
+
     def loss(self, player: str, images: Any, labels: Any, z: Any) -> tuple[Any, dict[str, Any]]:
         """The player's loss and what is logged of it (as ``<player>/<key>``, see docs/training.md):
         ``loss`` (with the L1/L2 penalties); for the discriminator also ``real`` and ``fake``, the
-        mean of its raw outputs (logits) on the real batch and on the generated one."""
+        mean of its raw outputs (logits) on the real batch and on the generated one, and the
+        penalties that are on, as added to its loss: ``gp`` (``gradient_penalty``) and ``r1``."""
         from keras import ops
 
         if player not in self.players:
@@ -181,8 +331,16 @@ class AdversarialModel(api.GenerativeModel):
             loss = total(self._loss.generator(fake_logits), self._generator, self.params)
             return loss, {"loss": loss}
         real_logits = self._discriminator(self._with_label(images, labels), training=True)
-        loss = total(self._loss.discriminator(real_logits, fake_logits), self._discriminator, self.params)
-        return loss, {"loss": loss, "real": ops.mean(real_logits), "fake": ops.mean(fake_logits)}
+        loss = self._loss.discriminator(real_logits, fake_logits)
+        penalties = {}
+        if self.params.gradient_penalty > 0:
+            penalties["gp"] = self._gradient_penalty(images, fake, labels)
+        if self.params.r1 is not None:
+            penalties["r1"] = self._r1_penalty(images, labels)
+        for penalty in penalties.values():
+            loss = loss + penalty
+        loss = total(loss, self._discriminator, self.params)
+        return loss, {"loss": loss, "real": ops.mean(real_logits), "fake": ops.mean(fake_logits), **penalties}
 
     def generate(self, z: Any, labels: Any = None) -> Any:
         from keras import ops

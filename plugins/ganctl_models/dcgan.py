@@ -22,6 +22,7 @@ from ._common import (
     label_input,
     latent_input,
 )
+from .gan import spectral
 
 if TYPE_CHECKING:
     import keras
@@ -144,11 +145,14 @@ class DCGAN(AdversarialModel):
             label = label_input()
             inputs = [images, label]
             plane = embed_label(label, spec.num_classes, p.latent_dim, "d")
-            plane = keras.layers.Dense(spec.height * spec.width, kernel_regularizer=reg, name="d_label_plane")(plane)
+            plane = spectral(
+                keras.layers.Dense(spec.height * spec.width, kernel_regularizer=reg, name="d_label_plane"),
+                p.spectral_norm,
+            )(plane)
             plane = keras.layers.Reshape((spec.height, spec.width, 1), name="d_label_image")(plane)
             x = keras.layers.Concatenate(axis=-1, name="d_image_and_label")([images, plane])
         for step in range(1, k + 1):
-            x = keras.layers.Conv2D(
+            conv = keras.layers.Conv2D(
                 channels(p.filters, k - step),
                 KERNEL,
                 strides=2,
@@ -156,10 +160,12 @@ class DCGAN(AdversarialModel):
                 data_format="channels_last",
                 kernel_regularizer=reg,
                 name=f"d_down_{step}",
-            )(x)
+            )
+            x = spectral(conv, p.spectral_norm)(x)
             x = keras.layers.LeakyReLU(LEAK, name=f"d_down_{step}_leaky_relu")(x)
             if p.dropout > 0:
                 x = keras.layers.Dropout(p.dropout, name=f"d_down_{step}_dropout")(x)
         x = keras.layers.Flatten(data_format="channels_last", name="d_flatten")(x)
-        logits = keras.layers.Dense(1, kernel_regularizer=reg, dtype="float32", name="d_logit")(x)
+        logit = keras.layers.Dense(1, kernel_regularizer=reg, dtype="float32", name="d_logit")
+        logits = spectral(logit, p.spectral_norm)(x)
         return keras.Model(inputs, logits, name="discriminator")

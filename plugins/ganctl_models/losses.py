@@ -9,6 +9,9 @@ a sigmoid) and returns the batch mean as a scalar:
   Kept for comparison: its generator gradient vanishes while the discriminator wins.
 * ``hinge``: D minimises ``relu(1 - real) + relu(1 + fake)``; G minimises ``-fake``.
 * ``least-squares``: LSGAN with targets 1 (real) and 0 (fake) on the raw output.
+* ``wasserstein``: WGAN (Arjovsky et al. 2017): the discriminator is a critic with raw scores.
+  D minimises ``mean(fake) - mean(real)``; G minimises ``-mean(fake)``. Pair it with a gradient
+  penalty (``gradient_penalty``, WGAN-GP) to keep the critic Lipschitz.
 
 With ``D(x) = sigmoid(logit)`` the logarithms are written with softplus, which is exact and
 never overflows: ``-log sigmoid(l) = softplus(-l)`` and ``-log(1 - sigmoid(l)) = softplus(l)``.
@@ -20,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal, NamedTuple
 
-LossName = Literal["bce", "minimax", "hinge", "least-squares"]
+LossName = Literal["bce", "minimax", "hinge", "least-squares", "wasserstein"]
 """The names a recipe may give as ``model.loss``."""
 
 
@@ -49,6 +52,23 @@ def bce_discriminator_loss(real_logits: Any, fake_logits: Any) -> Any:
 
     real, fake = _float32(real_logits, fake_logits)
     return ops.mean(ops.softplus(-real)) + ops.mean(ops.softplus(fake))
+
+
+def smoothed_bce_discriminator_loss(smoothing: float) -> Callable[[Any, Any], Any]:
+    """The ``bce`` discriminator loss with one-sided label smoothing: real targets ``1 - smoothing``.
+
+    ``mean((1 - s) * softplus(-real) + s * softplus(real)) + mean(softplus(fake))``; fake targets
+    stay 0 (Salimans et al. 2016). ``smoothing = 0`` is :func:`bce_discriminator_loss`.
+    """
+
+    def loss(real_logits: Any, fake_logits: Any) -> Any:
+        from keras import ops
+
+        real, fake = _float32(real_logits, fake_logits)
+        real_term = (1.0 - smoothing) * ops.softplus(-real) + smoothing * ops.softplus(real)
+        return ops.mean(real_term) + ops.mean(ops.softplus(fake))
+
+    return loss
 
 
 def bce_generator_loss(fake_logits: Any) -> Any:
@@ -105,10 +125,33 @@ def least_squares_generator_loss(fake_logits: Any) -> Any:
     return 0.5 * ops.mean(ops.square(fake - 1.0))
 
 
+# --- wasserstein ------------------------------------------------------------------------------
+
+
+def wasserstein_discriminator_loss(real_logits: Any, fake_logits: Any) -> Any:
+    """``mean(fake) - mean(real)``: the critic's negated estimate of the Wasserstein-1 distance."""
+    from keras import ops
+
+    real, fake = _float32(real_logits, fake_logits)
+    return ops.mean(fake) - ops.mean(real)
+
+
+def wasserstein_generator_loss(fake_logits: Any) -> Any:
+    """``-mean(fake)``."""
+    from keras import ops
+
+    (fake,) = _float32(fake_logits)
+    return -ops.mean(fake)
+
+
+SMOOTHABLE = ("bce", "minimax")
+"""The losses whose discriminator takes one-sided label smoothing (a cross-entropy with targets)."""
+
 LOSSES: dict[str, AdversarialLoss] = {
     "bce": AdversarialLoss(bce_discriminator_loss, bce_generator_loss),
     "minimax": AdversarialLoss(bce_discriminator_loss, minimax_generator_loss),
     "hinge": AdversarialLoss(hinge_discriminator_loss, hinge_generator_loss),
     "least-squares": AdversarialLoss(least_squares_discriminator_loss, least_squares_generator_loss),
+    "wasserstein": AdversarialLoss(wasserstein_discriminator_loss, wasserstein_generator_loss),
 }
 """Every loss by its recipe name (the values of :data:`LossName`)."""
