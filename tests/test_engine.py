@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +97,33 @@ def test_torch_falls_back_to_eager_where_compile_cannot_follow():
     with pytest.warns(UserWarning, match="running it eagerly"):
         logs = engine.step("critic", images, None, np.zeros((4, 1), np.float32))
     assert np.isfinite(logs["loss"])
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="torch.compile is the torch engine's jit")
+def test_the_failed_compiled_try_leaves_no_trace_in_the_state():
+    """The eager retry starts from the state before the compiled try: a gradient penalty's seed
+    generator and BatchNorm statistics advance once, as in a run that never compiled."""
+    from ganctl.plugins import get_host
+
+    factory = get_host().get("models", "gan").factory
+    spec = api.DataSpec(height=8, width=8, channels=1)
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, size=(8, 8, 8, 1)).astype(np.float32)
+    z = rng.standard_normal((8, 4)).astype(np.float32)
+    states = []
+    for jit in (False, True):
+        keras.utils.set_random_seed(3)
+        model = factory(factory.Params(latent_dim=4, hidden=[8], loss="wasserstein", gradient_penalty=10.0), spec)
+        optimizers = {p: keras.optimizers.SGD(0.01) for p in model.players}
+        engine = engine_for("torch").Engine(model, optimizers, jit=jit)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            engine.step("discriminator", images, None, z)
+        states.append(engine.state_arrays())
+    model_state = [name for name in states[0] if name.startswith("model/")]
+    assert any("gradient_penalty_seed" in name for name in model_state)
+    for name in model_state:
+        np.testing.assert_allclose(states[1][name], states[0][name], atol=1e-6, err_msg=name)
 
 
 def test_input_gradient_with_batchnorm_updates_statistics_and_stays_finite():

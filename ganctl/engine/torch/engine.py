@@ -56,6 +56,7 @@ class TorchEngine(BaseEngine):
         self._params = {p: [v.value for v in self._variables[p]] for p in model.players}
         self._forward: dict[str, Callable[..., Any]] = {}
         self._eager: set[str] = set()
+        self._compiled: set[str] = set()  # players whose compiled step has run once
 
     def _activate(self, player: str) -> list[Any]:
         own = self._params[player]
@@ -79,20 +80,32 @@ class TorchEngine(BaseEngine):
         images, z = keras.ops.convert_to_tensor(images), keras.ops.convert_to_tensor(z)
         if labels is not None:
             labels = keras.ops.convert_to_tensor(labels)
+        first_compiled = self.jit and player not in self._eager and player not in self._compiled
+        before = self._state_snapshot() if first_compiled else None
         try:
             loss, logs = self._loss(player)(images, labels, z)
             loss.backward()
         except RuntimeError as exc:
-            if not self.jit or player in self._eager:
+            if before is None:
                 raise
             # torch.compile cannot express everything (double backward for gradient penalties,
-            # say): run this player eagerly from now on.
+            # say): run this player eagerly from now on, from the state before the failed try
+            # (its forward pass may have drawn from seed generators or moved BatchNorm statistics).
             warnings.warn(f"torch.compile failed for the {player} step ({exc}); running it eagerly", stacklevel=2)
+            with torch.no_grad():
+                for variable, value in before:
+                    variable.value.copy_(value)
             self._eager.add(player)
             self._forward[player] = lambda images, labels, z: self.model.loss(player, images, labels, z)
             return self._backward(player, images, labels, z)
+        if first_compiled:
+            self._compiled.add(player)
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
         return loss, logs, grads
+
+    def _state_snapshot(self) -> list[tuple[Any, Any]]:
+        """A copy of every non-trainable model variable (seed generators, BatchNorm statistics)."""
+        return [(v, v.value.detach().clone()) for v in self.model_variables() if not v.trainable]
 
     def _player_step(self, player: str, images: Any, labels: Any, z: Any) -> Mapping[str, Any]:
         _, logs, grads = self._backward(player, images, labels, z)
