@@ -17,6 +17,7 @@ DCGAN about 13 minutes with JAX (docs/performance.md).
     python bench/quality.py quickstart --seeds 0 1 2
     python bench/quality.py fashion-mnist-dcgan --seeds 0 --n 10000
     python bench/quality.py quickstart --classifier runs/digits-classifier-X --runs runs/quickstart-*
+    python bench/quality.py quickstart --classifier runs/digits-classifier-X --set model.spectral_norm=true
 """
 
 from __future__ import annotations
@@ -34,18 +35,30 @@ import numpy as np
 SETUPS = {
     # generator recipe -> (its classifier's recipe, the n of the record)
     "quickstart": ("digits-classifier", 360),
+    "digits-wgan-gp": ("digits-classifier", 360),
+    "digits-ada": ("digits-classifier", 360),
+    "digits-vae": ("digits-classifier", 360),
+    "digits-cvae": ("digits-classifier", 360),
     "fashion-mnist-dcgan": ("fashion-mnist-classifier", 10_000),
+    # 10 % of Fashion-MNIST (limit: 6000 on both splits): DiffAugment's claim
+    "fashion-mnist-diffaugment": ("fashion-mnist-classifier", 6_000),
+    # 300 sneakers (classes: [7], limit: 300): fine-tuned vs from scratch
+    "fashion-mnist-finetune": ("fashion-mnist-classifier", 300),
+    "fashion-mnist-scratch": ("fashion-mnist-classifier", 300),
 }
 METRICS = ["fid", "kid", "prdc", "c2st"]
 HEADLINES = [("fid", "fid"), ("kid", "kid"), ("prdc", "precision"), ("prdc", "recall"), ("prdc", "density"),
              ("prdc", "coverage"), ("c2st", "roc_auc")]
 
 
-def train(recipe: str, out: Path, seed: int | None) -> Path:
-    """Train ``recipes/RECIPE.yaml`` into ``out`` (with ``seed`` when given); the run directory."""
+def train(recipe: str, out: Path, seed: int | None, overrides: list[str] = ()) -> Path:
+    """Train ``recipes/RECIPE.yaml`` into ``out`` (with ``seed`` and ``--set`` ``overrides`` when
+    given); the run directory."""
     args = ["train", f"recipes/{recipe}.yaml", "--out", str(out), "-q"]
     if seed is not None:
         args += ["--set", f"seed={seed}"]
+    for override in overrides:
+        args += ["--set", override]
     print(f"training {recipe} (seed {seed if seed is not None else 'of the recipe'}) into {out} ...", flush=True)
     harness.run(harness.ganctl(*args))
     return out
@@ -65,6 +78,8 @@ def main() -> None:
     parser.add_argument("--eval-seed", type=int, default=0, help="seed of the evaluation's choice of images (0)")
     parser.add_argument("--out", type=Path, help="where trained runs go (default: a temporary folder)")
     parser.add_argument("--json", type=Path, help="also write every value and protocol here")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="a recipe override for the trained runs, as `ganctl train --set` (repeatable)")
     args = parser.parse_args()
 
     from ganctl.evaluation.metrics import evaluate, request
@@ -76,7 +91,7 @@ def main() -> None:
     scratch = tempfile.TemporaryDirectory(prefix="ganctl-quality-")
     out = args.out or Path(scratch.name)
     classifier = args.classifier or train(classifier_recipe, out / classifier_recipe, None)
-    runs = args.runs or [train(args.recipe, out / f"{args.recipe}-seed{s}", s) for s in args.seeds]
+    runs = args.runs or [train(args.recipe, out / f"{args.recipe}-seed{s}", s, args.overrides) for s in args.seeds]
 
     host = get_host()
     features = {"plugin": "classifier", "model": str(classifier)}
@@ -107,7 +122,8 @@ def main() -> None:
     rows["noise"] = values(evaluate(noise, requests, host, n=n, seed=args.eval_seed, real=reference))
 
     generated = [rows[str(run)] for run in runs]
-    print(f"\n{args.recipe}: n = {n} per side, classifier {classifier}, evaluation seed {args.eval_seed}\n")
+    changed = f" with {', '.join(args.overrides)}" if args.overrides else ""
+    print(f"\n{args.recipe}{changed}: n = {n} per side, classifier {classifier}, evaluation seed {args.eval_seed}\n")
     header = ["", *[f"{m} {k}" if m != k else m for m, k in HEADLINES]]
     if conditional:
         header.append("class acc.")

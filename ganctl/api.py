@@ -90,7 +90,7 @@ __all__ = [
     "model_validator",
 ]
 
-API_VERSION = "1.5"
+API_VERSION = "1.6"
 """Version of this module's contract: ``MAJOR.MINOR`` (see the module docstring)."""
 
 KINDS = ("models", "datasets", "metrics", "exporters", "feature_extractors")
@@ -396,6 +396,16 @@ class Model(ABC):
         """
         return []
 
+    def begin_training(self, steps_per_epoch: int) -> None:  # noqa: B027 - most models need nothing
+        """Called once before the first training step of a run, and again when it resumes (1.6).
+
+        ``steps_per_epoch`` is the number of steps in one epoch: a model whose loss follows the
+        training's progress in epochs (a KL warm-up over N epochs) converts epochs into updates
+        here, and counts updates in its own state (a seed generator's or a non-trainable
+        variable's), so that a resumed run continues where it stopped. Not called when a trained
+        run is only sampled, evaluated or exported.
+        """
+
     @abstractmethod
     def loss(self, player: str, images: Any, labels: Any, z: Any) -> tuple[Any, dict[str, Any]]:
         """The scalar loss of ``player`` on one batch, and named values to log.
@@ -424,6 +434,24 @@ class GenerativeModel(Model):
         """Images for latents ``z`` (and ``labels``), in inference mode."""
         inputs = [z, labels] if self.conditional else z
         return self.generator(inputs, training=False)
+
+    def held_out_logs(self, images: Any, labels: Any) -> dict[str, Any]:
+        """Values that measure the model on held-out images, in inference mode (1.6).
+
+        ``images`` and ``labels`` as in :meth:`Model.loss`; return scalar batch means written
+        with ``keras.ops`` (a VAE: ``elbo``, ``reconstruction`` and ``kl``, per example). ganctl
+        averages them over the held-out split after each epoch (logged as ``held_out/<key>``)
+        and ``ganctl evaluate`` reports them beside the sample metrics. Default: none.
+        """
+        return {}
+
+    def reconstruct(self, images: Any, labels: Any) -> Any | None:
+        """Reconstructions of ``images`` (``[B, H, W, C]`` in ``[-1, 1]``), in inference mode (1.6).
+
+        A model that encodes images (a VAE) returns its reconstructions, and ganctl draws
+        held-out images beside them in the run and its report. Default: None (it cannot).
+        """
+        return None
 
 
 class ClassifierModel(Model):

@@ -77,6 +77,7 @@ def metadata(session: Session, step: int) -> dict[str, str]:
         "ganctl.data": json.dumps(session.recipe.data.to_dict()),
         "ganctl.backend": session.backend,
         "ganctl.step": str(step),
+        **({"ganctl.weights": session.engine.weights} if session.engine.weights else {}),
     }
 
 
@@ -160,7 +161,7 @@ def export(session: Session, run: RunDir, step: int, name: str, exporter: api.Ex
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     result = Exported(name, destination, worst, diffs, atol, time.perf_counter() - began)
-    _record(run, result, step, session.backend)
+    _record(run, result, step, session.backend, session.engine.weights)
     return result
 
 
@@ -258,33 +259,41 @@ def _replace(written: Path, destination: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _record(run: RunDir, result: Exported, step: int, backend: str) -> None:
+def _record(run: RunDir, result: Exported, step: int, backend: str, weights: str | None) -> None:
     info = run.read_info()
     exports = dict(info.get("exports", {}))
     exports[result.format] = {**result.to_dict(), "step": step, "backend": backend,
+                              **({"weights": weights} if weights else {}),
                               "sha256": sha256(result.path), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     run.update_info(exports=exports)
 
 
 def export_after_training(session: Session, host: PluginHost, run: RunDir, step: int) -> list[Exported]:
     """The recipe's ``export:`` list, run at the end of training, from the best checkpoint if
-    ``train.keep_best`` kept one (the session's weights are then replaced by it)."""
+    ``train.keep_best`` kept one (the session's weights are then replaced by it), with the
+    generator's moving average when ``train.ema`` keeps one."""
     from ganctl.runs import checkpoint
 
+    engine = session.engine
     if session.recipe.export and session.recipe.train.keep_best is not None:
         best, _ = checkpoint.latest(run.best_checkpoints)
         if best is not None:
-            session.engine.load_model_state(best.arrays)
+            if engine.weights is None:
+                engine.load_model_state(best.arrays)
+            else:  # the best checkpoint's average: the session's is the last step's
+                engine.load_model_state(engine.with_average(best.arrays))
+                engine.weights = "ema"
             step = best.progress.step
     results = []
-    for index, section in enumerate(session.recipe.export):
-        name, exporter = make_exporter(host, section, source=f"{run.recipe_path}: export[{index}]")
-        try:
-            results.append(export(session, run, step, name, exporter))
-        except GanctlError as exc:
-            exc.message = (f"training finished and saved its checkpoint, but export[{index}] ({name}) failed: "
-                           f"{exc.message} Retry with: ganctl export {run.path} --format {name}")
-            raise
+    with engine.averaged():
+        for index, section in enumerate(session.recipe.export):
+            name, exporter = make_exporter(host, section, source=f"{run.recipe_path}: export[{index}]")
+            try:
+                results.append(export(session, run, step, name, exporter))
+            except GanctlError as exc:
+                exc.message = (f"training finished and saved its checkpoint, but export[{index}] ({name}) failed: "
+                               f"{exc.message} Retry with: ganctl export {run.path} --format {name}")
+                raise
     return results
 
 

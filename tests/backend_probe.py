@@ -2,6 +2,13 @@
 weights and inputs, written to an .npz for comparison across backends.
 
 Usage: KERAS_BACKEND=<backend> python tests/backend_probe.py OUT.npz
+
+Every backend has its own random-number generator, so the same seed draws different numbers on
+JAX, TensorFlow and PyTorch. To compare what the models compute with those numbers (a gradient
+penalty's interpolation weights, an augmentation's offsets), the probe replaces
+``keras.random.uniform`` / ``normal`` / ``randint`` with draws from NumPy that depend only on the
+requested shape and the call's rank in the run: the numbers then agree, and the seed generators
+are still called (so their state is part of what runs).
 """
 
 from __future__ import annotations
@@ -21,6 +28,66 @@ from ganctl.plugins import get_host  # noqa: E402
 from ganctl.recipe.schema import OptimizerConfig  # noqa: E402
 from ganctl.session.optimizers import make_optimizer  # noqa: E402
 
+CASES = (
+    ("dcgan", {"latent_dim": 8, "filters": 16, "conditional": True}),
+    ("gan", {"latent_dim": 8, "hidden": [32, 16], "loss": "hinge", "l2": 0.01}),
+    ("dcgan", {"latent_dim": 8, "filters": 16, "loss": "wasserstein", "gradient_penalty": 10.0}),
+    ("gan", {"latent_dim": 8, "hidden": [32, 16], "r1": {"gamma": 10.0}, "spectral_norm": True}),
+    ("dcgan", {"latent_dim": 8, "filters": 16, "r1": {"gamma": 5.0, "every": 2}, "spectral_norm": True,
+               "conditional": True}),
+    ("dcgan", {"latent_dim": 8, "filters": 16, "conditional": True, "feature_matching": 1.0,
+               "augment": {"policy": ["color", "translation", "cutout"], "adaptive": {"start": 0.5}}}),
+    ("gan", {"latent_dim": 8, "hidden": [32, 16], "augment": {"policy": ["translation", "cutout"], "p": 1.0}}),
+)
+"""(model, params) pairs: the losses, the input-gradient penalties, spectral normalisation,
+DiffAugment (fixed and adaptive p) and feature matching; then the moving average of the generator's weights (:func:`ema_update`)."""
+
+
+class HostRandom:
+    """Replaces keras.random's draws with NumPy ones that are the same on every backend."""
+
+    def __init__(self, keras: object) -> None:
+        self.keras, self.calls = keras, 0
+        self.saved = {name: getattr(keras.random, name) for name in ("uniform", "normal", "randint")}
+
+    def _rng(self, seed: object) -> np.random.Generator:
+        if seed is not None and hasattr(seed, "next"):
+            seed.next()  # advance the generator as the real draw would
+        self.calls += 1
+        return np.random.default_rng(self.calls)
+
+    def __enter__(self) -> HostRandom:
+        ops, random = self.keras.ops, self.keras.random
+
+        def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
+            values = self._rng(seed).uniform(minval, maxval, size=tuple(int(s) for s in shape))
+            return ops.convert_to_tensor(values.astype(np.float32), dtype=dtype or "float32")
+
+        def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
+            values = self._rng(seed).normal(mean, stddev, size=tuple(int(s) for s in shape))
+            return ops.convert_to_tensor(values.astype(np.float32), dtype=dtype or "float32")
+
+        def randint(shape, minval, maxval, dtype="int32", seed=None):
+            values = self._rng(seed).integers(minval, maxval, size=tuple(int(s) for s in shape))
+            return ops.convert_to_tensor(values, dtype=dtype)
+
+        random.uniform, random.normal, random.randint = uniform, normal, randint
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for name, function in self.saved.items():
+            setattr(self.keras.random, name, function)
+
+
+def fixed_weights(engine: object, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``state`` with every trainable weight, and each spectral norm's power-iteration vector, set
+    from its own path: the same values on every backend, whatever the order variables were made in."""
+    for name, variable in engine.state_variables().items():
+        if name.startswith("model/") and (variable.trainable or variable.path.endswith("vector_u")):
+            weights = np.random.default_rng(zlib.crc32(variable.path.encode()))
+            state[name] = weights.normal(scale=0.2, size=variable.shape).astype(np.float32)
+    return state
+
 
 def main(out: str) -> None:
     import keras
@@ -34,25 +101,40 @@ def main(out: str) -> None:
     labels = (np.arange(16) % 10).astype(np.int32)
     z = rng.standard_normal((16, 8)).astype(np.float32)
     results = {}
-    for name, params in (("dcgan", {"latent_dim": 8, "filters": 16, "conditional": True}),
-                         ("gan", {"latent_dim": 8, "hidden": [32, 16], "loss": "hinge", "l2": 0.01})):
-        factory = host.get("models", name).factory
-        model = factory(factory.Params(**params), spec)
-        optimizers = {p: make_optimizer(OptimizerConfig(), p) for p in model.players}
-        engine = engine_module.Engine(model, optimizers, jit=False)
-        state = engine.state_arrays()
-        for name, variable in engine.state_variables().items():
-            if name.startswith("model/") and variable.trainable:
-                # the same values on every backend, whatever the order variables were made in
-                weights = np.random.default_rng(zlib.crc32(variable.path.encode()))
-                state[name] = weights.normal(scale=0.2, size=variable.shape).astype(np.float32)
-        engine.load_state(state)
-        for player in model.players:
-            loss, grads = engine.gradients(player, images, labels if model.conditional else None, z)
-            results[f"{name}/{player}/loss"] = np.float64(loss)
-            for variable, grad in zip(model.networks()[player].trainable_variables, grads, strict=True):
-                results[f"{name}/{player}/grad/{variable.path}"] = grad
+    with HostRandom(keras):
+        for case, (name, params) in enumerate(CASES):
+            factory = host.get("models", name).factory
+            model = factory(factory.Params(**params), spec)
+            optimizers = {p: make_optimizer(OptimizerConfig(), p) for p in model.players}
+            engine = engine_module.Engine(model, optimizers, jit=False)
+            fixed = fixed_weights(engine, engine.state_arrays())
+            for player in model.players:
+                # Each player starts from the same state: computing a loss updates state (a spectral
+                # norm's vector) on TensorFlow and PyTorch, where JAX's gradients() keeps none of it.
+                engine.load_state(fixed)
+                loss, grads = engine.gradients(player, images, labels if model.conditional else None, z)
+                results[f"{case}-{name}/{player}/loss"] = np.float64(loss)
+                for variable, grad in zip(model.networks()[player].trainable_variables, grads, strict=True):
+                    results[f"{case}-{name}/{player}/grad/{variable.path}"] = grad
+        results.update(ema_update(engine_module, host, spec, images, z))
     np.savez(out, **results)
+
+
+def ema_update(engine_module: object, host: object, spec: object, images: np.ndarray,
+               z: np.ndarray) -> dict[str, np.ndarray]:
+    """The generator's moving average (``train.ema: 0.9``) after three of its updates."""
+    factory = host.get("models", "gan").factory
+    model = factory(factory.Params(latent_dim=8, hidden=[32, 16]), spec)
+    optimizers = {p: make_optimizer(OptimizerConfig(learning_rate=0.01), p, ema=0.9 if p == "generator" else None)
+                  for p in model.players}
+    engine = engine_module.Engine(model, optimizers, jit=False)
+    engine.load_state(fixed_weights(engine, engine.state_arrays()))
+    for _ in range(3):
+        engine.step("generator", images, None, z)
+    state = engine.state_arrays()
+    pairs = engine.average_names()
+    assert pairs, "the generator's optimizer keeps no average"
+    return {f"ema/{weight}": state[average] for weight, average in pairs.items()}
 
 
 if __name__ == "__main__":

@@ -327,6 +327,20 @@ def test_idx_custom_names_and_explicit_labels(tmp_path):
     assert IDX(IDX.Params(path=str(tmp_path / "lonely.idx3"))).labels is None
 
 
+def test_idx_classes_keeps_those_classes_before_limit_and_every_class_number(tmp_path):
+    images, labels = write_idx_folder(tmp_path / "d", train=40)["train"]
+    dataset = IDX(IDX.Params(path=str(tmp_path / "d"), classes=[3, 7], limit=6))
+    keep = np.isin(labels, [3, 7])
+    np.testing.assert_array_equal(dataset.labels, labels[keep][:6])
+    np.testing.assert_allclose(all_images(dataset)[..., 0], images[keep][:6] / 127.5 - 1.0, atol=1e-6)
+    assert dataset.spec.num_classes == 10  # a conditional model keeps its shape
+    data_error(lambda: IDX(IDX.Params(path=str(tmp_path / "d"), classes=[10])), "class 10", "0..9")
+    write_idx(tmp_path / "u" / "train-images-idx3-ubyte", images)
+    data_error(lambda: IDX(IDX.Params(path=str(tmp_path / "u"), classes=[1])), "no labels", "`labels:`")
+    with pytest.raises(pydantic.ValidationError):
+        IDX.Params(path="x", classes=[])
+
+
 def test_idx_four_dimensional_images(tmp_path):
     images = np.zeros((4, 3, 2, 3), dtype=np.uint8)
     write_idx(tmp_path / "train-images-idx3-ubyte", images)

@@ -66,13 +66,13 @@ def scalar(value) -> float:
 def test_hook_registers_the_models():
     registered = {}
     ganctl_models.register_models(lambda name, factory: registered.setdefault(name, factory))
-    assert registered == {"gan": GAN, "dcgan": DCGAN, "classifier": ganctl_models.Classifier}
+    assert registered == {"gan": GAN, "dcgan": DCGAN, "vae": ganctl_models.VAE, "classifier": ganctl_models.Classifier}
+    players = {"classifier": ("classifier",), "vae": ("vae",)}
     for name, factory in registered.items():
-        classifier = name == "classifier"
         # players are a class attribute
-        assert factory.players == (("classifier",) if classifier else ("generator", "discriminator"))
+        assert factory.players == players.get(name, ("generator", "discriminator"))
         assert issubclass(factory.Params, api.Params)
-        assert issubclass(factory, api.ClassifierModel if classifier else api.GenerativeModel)
+        assert issubclass(factory, api.ClassifierModel if name == "classifier" else api.GenerativeModel)
         assert factory.__doc__.strip().splitlines()[0]
 
 
@@ -484,7 +484,7 @@ def test_spectral_norm_power_vectors_train_resume_and_export(runner, write, tmp_
 
 @pytest.mark.parametrize("make", [lambda: keras.layers.Dense(5, name="d"), lambda: keras.layers.Conv2D(3, 2, name="c")])
 def test_spectral_norm_divides_the_kernel_by_its_largest_singular_value(make):
-    from ganctl_models.gan import spectral
+    from ganctl_models._blocks import spectral
 
     layer = spectral(make(), True)
     x = np.random.default_rng(0).normal(size=(2, 4, 4, 3)).astype("float32")

@@ -41,8 +41,14 @@ def test_recipe_trains_on_the_train_split(runner, recipe):
 def test_recipe_trains_a_few_steps(runner, recipe, tmp_path):
     if "fashion-mnist" in recipe.name:
         require_fashion_mnist()
-    result = runner.invoke(app, ["train", str(recipe), "--out", str(tmp_path / "run"), "-q",
-                                 "--set", "train.epochs=1", "--set", "train.steps_per_epoch=3"])
+    short = ["--set", "train.epochs=1", "--set", "train.steps_per_epoch=3"]
+    source = (yaml.safe_load(recipe.read_text()).get("init") or {}).get("from")
+    if source:  # a fine-tuning recipe: first a few steps of the run it starts from, runs/NAME of recipes/NAME.yaml
+        pre = ROOT / "recipes" / f"{source.rstrip('/').rsplit('/', 1)[-1]}.yaml"
+        made = runner.invoke(app, ["train", str(pre), "--out", str(tmp_path / "pre"), "-q", *short])
+        assert made.exit_code == 0, made.output
+        short += ["--set", f"init.from={tmp_path / 'pre'}"]
+    result = runner.invoke(app, ["train", str(recipe), "--out", str(tmp_path / "run"), "-q", *short])
     assert result.exit_code == 0, result.output
     kind = json.loads((tmp_path / "run" / "run.json").read_text())["kind"]
     assert (tmp_path / "run" / "samples" / "final.png").exists() == (kind == "generator")

@@ -31,11 +31,15 @@ def evaluate(
                              "model was trained on]."),
     backend: str = typer.Option(None, "--backend", help="Keras backend for a run directory (default: the run's)."),
     provider: str = typer.Option("auto", "--provider", help="onnxruntime provider for an ONNX file."),
+    weights: str = typer.Option(None, "--weights", metavar="ema|raw",
+                                help="A run directory's generator weights: ema (the moving average that train.ema "
+                                     "keeps) or raw (as trained). [default: ema when the run keeps one, else raw]"),
     no_cache: bool = typer.Option(False, "--no-cache", help="Extract the real features again instead of reusing them."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (values and protocol) instead of a table."),
 ) -> None:
     """Compare generated images with real ones: FID, KID, PRDC, C2ST, ... with how each was computed."""
     from ganctl.errors import ConfigError
+    from ganctl.evaluation.held_out import held_out_result
     from ganctl.evaluation.metrics import default_metrics, default_n, evaluate, request
     from ganctl.evaluation.scoring import evaluate_classifier, is_classifier
     from ganctl.evaluation.subjects import floor_subject, subject_from_onnx, subject_from_run
@@ -47,8 +51,17 @@ def evaluate(
     is_onnx = is_model_file(source)
     if is_onnx and backend:
         raise ConfigError("--backend is for run directories; an ONNX file runs on onnxruntime (see --provider).")
+    if is_onnx and weights is not None:
+        raise ConfigError("--weights is for run directories; an ONNX file's weights were chosen when it was exported "
+                          "(ganctl export RUN_DIR --weights ema|raw).")
+    from ganctl.runs.trained import check_weights
+
+    weights = check_weights(weights or "auto")
     real_data = _real_data(data, host)
     if is_classifier(source):
+        if weights != "auto":
+            raise ConfigError(f"{source} is a classifier: --weights chooses a generator's weights (train.ema's "
+                              "moving average or the raw ones); leave it out.")
         if metrics or features or floor or n is not None:
             reader = host.declaring("feature_extractors", "reads_classifier_exports")
             use = f" To use it for a generator's metrics: --features '{{plugin: {reader[0]}, model: {source}}}'." \
@@ -76,7 +89,7 @@ def evaluate(
         recipe_metrics = list(recipe.metrics)  # validated sections: requests use them as they are
     sections = sections or recipe_metrics or default_metrics(host)
     requests = [request(host, section, features_section) for section in sections]  # checked before loading
-    subject = subject_from_onnx(source, provider) if is_onnx else subject_from_run(source, host, backend)
+    subject = subject_from_onnx(source, provider) if is_onnx else subject_from_run(source, host, backend, weights)
     if n is None and recipe_metrics and not metrics:
         n = next((m.n for m in recipe_metrics if m.n), None)
     floors, reference, note = [], None, ""
@@ -92,9 +105,16 @@ def evaluate(
                           n_note=note)
     results = evaluate(subject, requests, host, n=n, seed=seed, real_data=real_data, use_cache=not no_cache,
                        real=reference, n_note=note)
+    held_out, held_out_note = held_out_result(subject, host)  # a run's model on its held-out split, when it can
     records = [r.to_dict() for r in results]
     for record, found in zip(records, floors, strict=False):
         record["floor"] = found.to_dict()
+    if held_out is not None:
+        records.append(held_out.to_dict())
+    if held_out_note:
+        from ganctl.console import warn
+
+        warn(held_out_note)
     if not is_onnx:
         from ganctl.runs.rundir import RunDir
 
@@ -104,7 +124,7 @@ def evaluate(
     if as_json:
         typer.echo(json.dumps(records, indent=2))
         return
-    _table(results, subject, host, floors)
+    _table(results, subject, host, floors, held_out)
 
 
 def _features(text: str | None) -> str | dict | None:
@@ -134,7 +154,7 @@ def _real_data(data: str | None, host) -> dict | None:
     return {"plugin": name, **params}
 
 
-def _table(results, subject, host, floors=()) -> None:
+def _table(results, subject, host, floors=(), held_out=None) -> None:
     from rich.table import Table
 
     first = results[0].protocol
@@ -161,6 +181,12 @@ def _table(results, subject, host, floors=()) -> None:
             low = shown[1]
             row[2:2] = [f"{low:.4g}", f"{value / low:.3g}" if distance and min(shown) > 0 else "-"]
         table.add_row(*row)
+    if held_out is not None:  # the model's own values on held-out images: no features, no floor
+        key, value = held_out.headline
+        rest = ", ".join(f"{k} {v:.4g}" for k, v in list(held_out.values.items())[1:])
+        split = held_out.protocol["data"].get("split", "held-out")
+        rest += f"{'; ' if rest else ''}mean over {held_out.protocol['n']} images of the {split} split"
+        table.add_row(*(["held_out", f"{key} {value:.4g}"] + (["-", "-"] if floors else []) + [rest, "-"]))
     stdout().print(table)
     if first.get("n_note"):
         stdout().print(first["n_note"])

@@ -25,6 +25,9 @@ def export(
     backend: str = typer.Option(None, "--backend", help="Backend to export from (default: the run's; weights are portable)."),
     which: str = typer.Option("auto", "--checkpoint", help="auto (best if train.keep_best kept one, else latest), "
                               "best or latest."),
+    weights: str = typer.Option(None, "--weights", metavar="ema|raw",
+                                help="The generator's weights: ema (the moving average that train.ema keeps) or "
+                                     "raw (as trained). [default: ema when the run keeps one, else raw]"),
     list_: bool = typer.Option(False, "--list", help="List the exporters and whether each can run on the backend."),
 ) -> None:
     """Export a run's generator or classifier (ONNX, .keras, ...), checked against Keras before it is written.
@@ -40,7 +43,7 @@ def export(
         return
     if run_dir is None:
         raise ConfigError("give the run directory to export: ganctl export RUN_DIR --onnx")
-    from ganctl.runs.trained import open_trained
+    from ganctl.runs.trained import check_weights, open_trained
 
     sections: list = [{"plugin": name} for name in dict.fromkeys(([exporting.onnx_exporter(host)] if onnx else []) + formats)]
     if opset is not None:
@@ -52,7 +55,7 @@ def export(
         raise ConfigError("--out names one file: use it with exactly one format (--onnx or one --format).")
     # check the names and exporters before the (slow) model build
     exporters = [exporting.make_exporter(host, s, source="--format") for s in sections]
-    trained = open_trained(run_dir, host, backend, which)
+    trained = open_trained(run_dir, host, backend, which, check_weights(weights or "auto"))
     session = trained.session
     if not exporters:
         exporters = [exporting.make_exporter(host, s, source=f"{trained.run.recipe_path}: export")
@@ -69,7 +72,7 @@ def export(
                                   atol=exporting.DEFAULT_ATOL if atol is None else atol)
         typer.echo(
             f"{name}: wrote {result.path} (step {step}{', best' if 'best' in trained.checkpoint.meta else ''}, "
-            f"{session.backend}); max abs difference from Keras "
+            f"{session.backend}{f', {trained.weights} weights' if trained.weights else ''}); max abs difference from Keras "
             f"{result.max_abs_diff:.2g} <= {result.atol:g} at batch sizes "
             f"{', '.join(map(str, result.diffs))}; {result.seconds:.1f} s"
         )

@@ -30,6 +30,10 @@ def generate(
     provider: str = typer.Option(None, "--provider", help="ONNX models: onnxruntime's execution provider, auto "
                                                           "(TensorRT, then CUDA, when they can run here; else "
                                                           "CPU), cpu, cuda or tensorrt. [default: auto]"),
+    weights: str = typer.Option(None, "--weights", metavar="ema|raw",
+                                help="Run directories: the generator's weights, ema (the moving average that "
+                                     "train.ema keeps) or raw (as trained). [default: ema when the run keeps one, "
+                                     "else raw]"),
 ) -> None:
     """Sample a trained generator (an ONNX export or a run directory) into a PNG grid or an .npz file."""
     import os
@@ -56,6 +60,9 @@ def generate(
         if backend is not None:
             raise ConfigError(f"--backend is for run directories; {source} is an ONNX model, which runs on "
                               "onnxruntime: choose its execution provider with --provider.")
+        if weights is not None:
+            raise ConfigError(f"--weights is for run directories; {source} is an ONNX model, whose weights were "
+                              "chosen when it was exported (ganctl export RUN_DIR --weights ema|raw).")
         generator = Generator.open(source, provider=(provider or "auto").strip().lower())
         label = check_label(label, generator.conditional, generator.num_classes, generator.class_names)
         images, labels = generator.sample(n, seed=seed, label=label)
@@ -65,11 +72,12 @@ def generate(
         write_samples(output, images, labels)
         typer.echo(f"wrote {n} images to {output} (onnxruntime, {generator.providers[0]})")
         return
-    from ganctl.runs.trained import sample_run
+    from ganctl.runs.trained import check_weights, sample_run
 
     if provider is not None:
         raise ConfigError(f"--provider is for ONNX models; {source} is a run directory, sampled with Keras: "
                           "choose its backend with --backend.")
-    images, labels = sample_run(source, load_plugins(), n=n, seed=seed, label=label, backend=backend)
+    images, labels = sample_run(source, load_plugins(), n=n, seed=seed, label=label, backend=backend,
+                                weights=check_weights(weights or "auto"))
     write_samples(output, images, labels)
     typer.echo(f"wrote {n} images to {output}")

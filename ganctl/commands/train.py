@@ -121,6 +121,7 @@ def _train(recipe_file: Path | None, resume: Path | None, set_: list[str], backe
     from ganctl.runs.rundir import RunDir
     from ganctl.session.assemble import open_session
     from ganctl.session.provenance import check_same_data, fingerprint, resolve_locations
+    from ganctl.training.finetune import init_weights, reapply
     from ganctl.training.loop import Trainer
     from ganctl.training.progress import reporter
     from ganctl.training.run_info import run_info
@@ -152,6 +153,8 @@ def _train(recipe_file: Path | None, resume: Path | None, set_: list[str], backe
         check_same_data(info.get("data_fingerprint"), session.dataset, str(run.path), locations)
         trainer.use(run)
         start = trainer.restore()
+        if start == Progress() and info.get("init"):  # stopped before its first checkpoint: init again
+            reapply(session, info["init"])
         if start.epoch > recipe.train.epochs or (start.epoch == recipe.train.epochs and start.step_in_epoch):
             trained = f"{start.epoch} epochs" + (" and part of the next" if start.step_in_epoch else "")
             raise ConfigError(
@@ -169,16 +172,22 @@ def _train(recipe_file: Path | None, resume: Path | None, set_: list[str], backe
         run.update_info(epochs=recipe.train.epochs, data_locations=_moved(info.get("data_locations") or {}, locations))
         run.write_recipe(recipe.to_dict())  # train.epochs may have grown, the data may have moved
     else:
+        initialised = init_weights(session)  # checked before the run directory exists
         run = RunDir.create(recipe.output, recipe.name, recipe.to_dict(), out_dir)
         state["run"] = run
         plugins = {p.name: f"{p.distribution} {p.version}" for p in host.plugins if p.status == "loaded"}
         run.write_info({**run_info(session, plugins), "epochs": recipe.train.epochs, "data_locations": locations,
-                        "data_fingerprint": fingerprint(session.dataset)})
+                        "data_fingerprint": fingerprint(session.dataset),
+                        **({"init": initialised} if initialised else {})})
         trainer.use(run)
         start = Progress()
     if not quiet:
         typer.echo(f"run {run.path}: {recipe.model.plugin} on {recipe.data.plugin}, backend {chosen}, "
                    f"{'jit' if session.jit else 'eager'}")
+        if resume is None and recipe.init is not None:
+            source = run.read_info()["init"]
+            typer.echo(f"init: {', '.join(source['players'])} from {source['from']} (step {source['step']}, "
+                       f"{source['checkpoint']} checkpoint{', with optimizer state' if source['optimizer'] else ''})")
     outcome = trainer.fit(start)
     late = interrupts.requested()  # a signal during the last epoch's work: the run completed anyway
     if late is not None and recipe.export:  # stop before the exports, as a signal during them would

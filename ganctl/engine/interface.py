@@ -72,6 +72,9 @@ class Engine(ABC):
         self.optimizers = dict(optimizers)
         for player in model.players:
             self.optimizers[player].build(self.networks[player].trainable_variables)
+        self.weights: str | None = "raw" if self.average_player is not None else None
+        """Which generator weights the model holds when it has an average (``train.ema``): ``raw``
+        (training's) or ``ema`` (inside :meth:`averaged`, or a run opened with them); None without one."""
 
     # -- state ----------------------------------------------------------------------------------
 
@@ -120,6 +123,59 @@ class Engine(ABC):
     def _after_load(self) -> None:  # noqa: B027 - a no-op unless the engine caches values
         """Hook for engines that cache variable values (JAX)."""
 
+    # -- the generator's moving average (train.ema) ---------------------------------------------
+
+    @property
+    def average_player(self) -> str | None:
+        """The player whose optimizer keeps the moving average of the generator's weights
+        (Keras's ``use_ema``, set by ``train.ema``); None when there is none."""
+        return next((p for p in self.model.players if getattr(self.optimizers[p], "use_ema", False)), None)
+
+    def average_pairs(self) -> list[tuple[Any, Any]]:
+        """``(weight, its moving average)`` for each trainable weight of the generator; [] without one."""
+        player = self.average_player
+        if player is None:
+            return []
+        optimizer = self.optimizers[player]
+        generator = {id(v) for v in self.model.generator.trainable_variables}  # type: ignore[attr-defined]
+        return [(variable, average) for variable, average in
+                zip(optimizer._trainable_variables, optimizer._model_variables_moving_average, strict=True)
+                if average is not None and id(variable) in generator]
+
+    def average_names(self) -> dict[str, str]:
+        """The state name of each averaged generator weight, mapped to its average's (checkpoint keys)."""
+        names = {id(v): name for name, v in self.state_variables().items()}
+        return {names[id(variable)]: names[id(average)] for variable, average in self.average_pairs()}
+
+    def with_average(self, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """A checkpoint's ``arrays`` with each averaged generator weight replaced by its average
+        (for :meth:`load_model_state`); KeyError names an average the checkpoint lacks."""
+        return {**arrays, **{name: arrays[average] for name, average in self.average_names().items()}}
+
+    @contextlib.contextmanager
+    def averaged(self) -> Any:
+        """The generator's averaged weights in place of its raw ones while inside, then exactly the
+        raw ones again: training's state is unchanged. Does nothing without an average."""
+        pairs = self.average_pairs()
+        if not pairs or self.weights == "ema":
+            yield
+            return
+        import keras
+
+        self.sync()
+        raw = [np.array(keras.ops.convert_to_numpy(variable.value)) for variable, _ in pairs]
+        for variable, average in pairs:
+            variable.assign(average.value)
+        self._after_load()
+        self.weights = "ema"
+        try:
+            yield
+        finally:
+            for (variable, _), value in zip(pairs, raw, strict=True):
+                variable.assign(value)
+            self._after_load()
+            self.weights = "raw"
+
     def state_arrays(self) -> dict[str, np.ndarray]:
         """The current value of every state variable, as NumPy arrays."""
         import keras
@@ -163,9 +219,61 @@ class Engine(ABC):
         return (np.asarray(keras.ops.convert_to_numpy(probabilities)),
                 np.asarray(keras.ops.convert_to_numpy(features)))
 
+    def held_out_logs(self, images: np.ndarray, labels: np.ndarray | None) -> dict[str, float]:
+        """A generative model's held-out values on one batch (``GenerativeModel.held_out_logs``),
+        in inference mode, as floats; ``{}`` when the model has none. Training's state, seed
+        generators included, is left as it was."""
+        self.sync()
+        with self.inference(), self._seeds_kept():
+            found = self.model.held_out_logs(*_tensors(images, labels))  # type: ignore[attr-defined]
+            try:
+                values = self.to_host(found)
+            except (TypeError, ValueError) as exc:
+                raise GanctlError(f"the model's held_out_logs() must return scalar batch means, one per key "
+                                  f"({exc}): a bug in the model plugin.") from None
+        return {key: values[key] for key in found}  # the model's order (its first value is the headline)
+
+    def reconstruct(self, images: np.ndarray, labels: np.ndarray | None) -> np.ndarray | None:
+        """A generative model's reconstructions of ``images`` (``GenerativeModel.reconstruct``),
+        in inference mode, as NumPy; None when it cannot reconstruct. Training's state is left as it was."""
+        import keras
+
+        self.sync()
+        with self.inference(), self._seeds_kept():
+            found = self.model.reconstruct(*_tensors(images, labels))  # type: ignore[attr-defined]
+            return None if found is None else np.asarray(keras.ops.convert_to_numpy(found))
+
+    def begin_training(self, steps_per_epoch: int) -> None:
+        """``Model.begin_training`` before a run's first step (or a resume's): what the model
+        assigns to its variables there is what the steps start from."""
+        self.sync()
+        self.model.begin_training(steps_per_epoch)
+        self._after_load()
+
+    @contextlib.contextmanager
+    def _seeds_kept(self) -> Any:
+        """Restore the model's seed generators afterwards: measuring must not change what training draws."""
+        import keras
+
+        states = [(g.state, keras.ops.convert_to_numpy(g.state.value)) for g in self.model.seed_generators()]
+        try:
+            yield
+        finally:
+            for variable, value in states:
+                variable.assign(value)
+
     def inference(self) -> contextlib.AbstractContextManager[Any]:
         """A context for forward passes that need no gradients."""
         return contextlib.nullcontext()
+
+
+def _tensors(images: np.ndarray, labels: np.ndarray | None) -> tuple[Any, Any]:
+    """A batch as the backend's tensors, as a model's loss gets it (NumPy mixed into backend math
+    misbehaves on torch)."""
+    import keras
+
+    return (keras.ops.convert_to_tensor(images),
+            None if labels is None else keras.ops.convert_to_tensor(labels, dtype="int32"))
 
 
 _AUTO_SEED = re.compile(r"\bseed_generator_\d+\b")

@@ -8,4 +8,6 @@
   protocol), ``check_metrics`` (a recipe's metrics, before training) and ``default_n``.
 - ``classification.py``: a classifier's scores (accuracy, F1, ROC-AUC...) from its probabilities.
 - ``scoring.py``: ``ganctl evaluate`` on a classifier's run directory or ONNX export.
+- ``held_out.py``: a generative model's own values on held-out images (a VAE's ELBO) and its
+  reconstructions, after each training epoch and in ``ganctl evaluate``.
 """

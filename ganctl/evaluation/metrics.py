@@ -186,6 +186,7 @@ def evaluate(subject: Subject, requests: Sequence[Request], host: PluginHost, *,
             **({"n_note": n_note} if n_note else {}),
             "real": real.described, "real_features_cached": cached, "seed": seed,
             "generator": subject.name, "engine": subject.engine, "ganctl": __version__,
+            **({"weights": subject.weights} if subject.weights else {}),
         }
         results.append(Result(item.name, values, protocol, time.perf_counter() - began))
     return results

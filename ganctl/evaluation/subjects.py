@@ -34,6 +34,11 @@ class Subject:
     """Draws ``(images, labels)`` itself, instead of ``draw`` on latents (real data, for the floor)."""
     holds: int | None = None
     """How many images it can draw at most (real data); None: any number (a generator)."""
+    weights: str | None = None
+    """Which generator weights draw (``ema`` or ``raw``) when the run keeps a moving average (``train.ema``)."""
+    session: Any = None
+    """A run's session (Keras model and engine) behind it, for what only the model measures
+    (held-out values, :mod:`ganctl.evaluation.held_out`); None for an ONNX file or real data."""
 
     def sample(self, n: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
         """``n`` images and their requested labels (classes in turn), with ganctl's latents for ``seed``."""
@@ -45,11 +50,12 @@ class Subject:
         return np.concatenate(parts).astype(np.float32), labels
 
 
-def subject_from_run(path: Path, host: PluginHost, backend: str | None = None) -> Subject:
-    """A run directory's generator (newest checkpoint), sampled with Keras."""
+def subject_from_run(path: Path, host: PluginHost, backend: str | None = None, weights: str = "auto") -> Subject:
+    """A run directory's generator (newest checkpoint), sampled with Keras; ``weights`` as for
+    :func:`ganctl.runs.trained.open_trained`."""
     from ganctl.runs.trained import open_trained
 
-    trained = open_trained(path, host, backend)
+    trained = open_trained(path, host, backend, weights=weights)
     session = trained.session
     if session.model.kind != "generator":
         from ganctl.runs.trained import not_a_generator
@@ -57,9 +63,15 @@ def subject_from_run(path: Path, host: PluginHost, backend: str | None = None) -
         raise not_a_generator(path)
     return Subject(
         name=str(path), spec=session.spec, conditional=session.model.conditional,
-        data=session.recipe.data.to_dict(), engine=f"keras {session.backend} (step {trained.checkpoint.progress.step})",
-        draw=session.engine.generate, latent_dim=session.model.latent_dim,
+        data=session.recipe.data.to_dict(),
+        engine=f"keras {session.backend} (step {trained.checkpoint.progress.step}{_weights(trained.weights)})",
+        draw=session.engine.generate, latent_dim=session.model.latent_dim, weights=trained.weights,
+        session=session,
     )
+
+
+def _weights(weights: str | None) -> str:
+    return f", {weights} weights" if weights else ""
 
 
 def subject_from_onnx(path: Path, provider: str = "auto") -> Subject:
@@ -81,11 +93,12 @@ def subject_from_onnx(path: Path, provider: str = "auto") -> Subject:
 
 
 def subject_from_session(session: Any, step: int) -> Subject:
-    """The generator being trained, as it is now."""
+    """The generator being trained, as it is now (with the weights its engine holds: see ``Engine.averaged``)."""
+    weights = session.engine.weights
     return Subject(
         name=session.recipe.name, spec=session.spec, conditional=session.model.conditional,
-        data=session.recipe.data.to_dict(), engine=f"keras {session.backend} (step {step})",
-        draw=session.engine.generate, latent_dim=session.model.latent_dim,
+        data=session.recipe.data.to_dict(), engine=f"keras {session.backend} (step {step}{_weights(weights)})",
+        draw=session.engine.generate, latent_dim=session.model.latent_dim, weights=weights,
     )
 
 

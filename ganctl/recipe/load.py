@@ -11,18 +11,18 @@ Validation has two phases, both reported together:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ganctl.api import Params
+from ganctl.api import ClassifierModel, Params
 from ganctl.errors import RecipeError
 from ganctl.plugins import SINGULAR, PluginHost, suggest, unknown_name_message
 from ganctl.recipe.messages import Problem, flatten, format_error, kind_of, problem_at, value_at
 from ganctl.recipe.overrides import apply_overrides
-from ganctl.recipe.schema import METRIC_CORE, RecipeModel, TrainConfig
+from ganctl.recipe.schema import METRIC_CORE, InitConfig, RecipeModel, TrainConfig
 from ganctl.recipe.yamlio import Loc, Positions, YamlError, parse, read_text
 
 
@@ -58,6 +58,8 @@ class Recipe:
     metrics: tuple[Section, ...]
     export: tuple[Section, ...]
     source: str = "<recipe>"
+    init: InitConfig | None = None
+    freeze: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved recipe as plain data; it validates again to the same recipe."""
@@ -71,6 +73,9 @@ class Recipe:
             "train": self.train.to_dict(),
             "metrics": [m.to_dict(core=METRIC_CORE) for m in self.metrics],
             "export": [e.to_dict() for e in self.export],
+            # fine-tuning keys only where set: other runs keep their resolved recipe (and its hash)
+            **({"init": self.init.to_dict()} if self.init is not None else {}),
+            **({"freeze": {p: list(v) for p, v in self.freeze.items()}} if self.freeze else {}),
         }
 
 
@@ -122,9 +127,12 @@ def validate(raw: dict[str, Any], host: PluginHost, *, source: str = "<recipe>",
     if core is not None and ("model",) in sections:
         players = getattr(host.get("models", core.model.plugin).factory, "players", None)
         if players is not None:
-            for player in core.train.optimizers:
+            named = [(("train", "optimizers", p), p) for p in core.train.optimizers]
+            named += [(("freeze", p), p) for p in core.freeze]
+            if core.init is not None and core.init.players is not None:
+                named += [(("init", "players", i), p) for i, p in enumerate(core.init.players)]
+            for loc, player in named:
                 if player not in players:
-                    loc = ("train", "optimizers", player)
                     hint = suggest(player, players)
                     fix = f" Did you mean '{hint}'?" if hint else ""
                     problems.append(problem_at(
@@ -143,6 +151,15 @@ def validate(raw: dict[str, Any], host: PluginHost, *, source: str = "<recipe>",
                 f"'{wanted}' is not one of the recipe's metrics ({', '.join(names) or 'none'})."
                 + (f" Did you mean '{hint}'?" if hint else " Add it to metrics:, with every: N to track it during training."),
             ))
+    if core is not None and core.train.ema is not None and ("model",) in sections:
+        factory = host.get("models", core.model.plugin).factory
+        if isinstance(factory, type) and issubclass(factory, ClassifierModel):
+            loc = ("train", "ema")
+            problems.append(problem_at(
+                source, positions.find(loc), loc,
+                f"model '{core.model.plugin}' is a classifier: it has no generator whose weights could be "
+                "averaged. Remove train.ema (it is for generative models such as gan and dcgan).",
+            ))
     if problems:
         raise RecipeError([p.text for p in sorted(problems, key=lambda p: p.line)])
     assert core is not None
@@ -157,6 +174,8 @@ def validate(raw: dict[str, Any], host: PluginHost, *, source: str = "<recipe>",
         metrics=tuple(sections[("metrics", i)] for i in range(len(core.metrics))),
         export=tuple(sections[("export", i)] for i in range(len(core.export))),
         source=source,
+        init=core.init,
+        freeze={p: list(v) for p, v in core.freeze.items()},
     )
 
 

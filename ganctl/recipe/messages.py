@@ -157,7 +157,7 @@ def _valid_keys(model: type[BaseModel], loc: Loc, value: Any) -> list[str]:
             return []
     current = _unwrap(current)
     if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
+        return [field.alias or name for name, field in current.model_fields.items()]  # init's `from`
     return []
 
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ganctl.engine.backends import BACKENDS
 from ganctl.recipe.messages import NestedError
@@ -176,6 +184,23 @@ class TrainConfig(_Strict):
     keep_best: KeepBest | None = Field(
         None, description="Keep the best checkpoint by a metric ({metric: fid, mode: min}); export uses it."
     )
+    ema: float | None = Field(
+        None, json_schema_extra={"exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        description=(
+            "Keep an exponential moving average of the generator's weights with this momentum (e.g. 0.999; "
+            "null: none); sample grids, metrics, generate, evaluate and export use it unless --weights raw."
+        ),
+    )
+
+    @field_validator("ema")
+    @classmethod
+    def _ema_momentum(cls, value: float | None) -> float | None:
+        if value is not None and not 0 < value < 1:
+            raise ValueError(
+                f"the momentum of the moving average must be between 0 and 1, exclusive, got {value}; use a value "
+                "close to 1 such as 0.999 (each step keeps that fraction of the average), or null for none"
+            )
+        return value
 
     @model_validator(mode="after")
     def _check_overrides(self) -> TrainConfig:
@@ -197,7 +222,33 @@ class TrainConfig(_Strict):
         out = self.model_dump(mode="json")
         out["optimizer"] = self.optimizer.to_dict()
         out["optimizers"] = {p: self.optimizer_for(p).to_dict() for p in self.optimizers}
+        if self.ema is None:  # runs without an average keep their resolved recipe
+            out.pop("ema")
         return out
+
+
+class InitConfig(_Strict):
+    """Start a new run from another run's weights (fine-tuning)."""
+
+    from_: str = Field(
+        alias="from", min_length=1,
+        description="The run directory whose checkpoint gives the starting weights (any backend).",
+    )
+    players: list[str] | None = Field(
+        None, min_length=1, description="The players whose weights are copied; null: every player."
+    )
+    checkpoint: Literal["best", "latest"] = Field(
+        "latest", description="latest: the run's newest checkpoint; best: the one train.keep_best kept."
+    )
+    optimizer: bool = Field(
+        False, description="Copy the players' optimizer state too (its update count included); false: fresh."
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+LayerPatterns = Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
 
 
 class RecipeModel(_Strict):
@@ -221,4 +272,11 @@ class RecipeModel(_Strict):
     )
     export: list[ExportRef] = Field(
         default_factory=list, description="Exports made at the end of training (e.g. [onnx])."
+    )
+    init: InitConfig | None = Field(
+        None, description="Start from another run's weights: {from: RUN_DIR, players, checkpoint, optimizer}."
+    )
+    freeze: dict[str, LayerPatterns] = Field(
+        default_factory=dict,
+        description="Layers kept fixed, per player: {generator: [g_project*, ...]} (layer-name glob patterns).",
     )

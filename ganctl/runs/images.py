@@ -79,6 +79,31 @@ def grid(images: np.ndarray, labels: np.ndarray | None = None, padding: int = 2,
     return canvas
 
 
+def pairs_grid(originals: np.ndarray, reconstructions: np.ndarray, per_row: int = 4, padding: int = 2,
+               min_cell: int = 32) -> np.ndarray:
+    """Images beside their reconstructions, as one uint8 image: each pair is two cells side by
+    side (the original left), ``per_row`` pairs to a row filled row by row, a wider gap (a
+    quarter of a cell) between pairs. Cells are enlarged as in :func:`grid`."""
+    originals, reconstructions = np.asarray(originals), np.asarray(reconstructions)
+    if originals.ndim != 4 or originals.shape[0] == 0 or originals.shape != reconstructions.shape:
+        raise ValueError(f"expected two non-empty [N, H, W, C] batches of one shape, got "
+                         f"{list(originals.shape)} and {list(reconstructions.shape)}")
+    n, h, w, c = originals.shape
+    factor = max(1, math.ceil(min_cell / max(h, w)))
+    pixels = [to_uint8(x).repeat(factor, axis=1).repeat(factor, axis=2) for x in (originals, reconstructions)]
+    h, w = h * factor, w * factor
+    gap, columns = w // 4, min(n, per_row)
+    pair_width = 2 * (w + padding) + gap
+    rows = math.ceil(n / per_row)
+    canvas = np.zeros((rows * (h + padding) + padding, columns * pair_width - gap + padding, c), np.uint8)
+    for i in range(n):
+        row, column = divmod(i, per_row)
+        y, x = padding + row * (h + padding), padding + column * pair_width
+        canvas[y : y + h, x : x + w] = pixels[0][i]
+        canvas[y : y + h, x + w + padding : x + 2 * w + padding] = pixels[1][i]
+    return canvas
+
+
 def save_png(pixels: np.ndarray, path: str | Path) -> Path:
     """Write a uint8 ``[H, W, C]`` image as PNG, atomically."""
     import io

@@ -1,7 +1,9 @@
 """``ganctl report``: one self-contained HTML page about a run (images inlined, no other files).
 
 It holds the loss curves (per epoch), the curves of the metrics computed during training, of
-the sample diversity and (for a classifier) of its held-out scores, the sample grids over time, every ``ganctl evaluate`` result with its
+the sample diversity and (for a classifier) of its held-out scores, the curves of a generative
+model's held-out values (``held_out/<key>``), the sample grids over time, the latest
+reconstructions, every ``ganctl evaluate`` result with its
 protocol, the recipe and ``run.json``. Plots are drawn with matplotlib's Agg backend (no display).
 """
 
@@ -17,6 +19,7 @@ from typing import Any
 from ganctl.runs.rundir import RunDir
 
 MAX_GRIDS = 12  # sample grids shown: evenly spaced over the run, the final one always
+HELD_OUT = "held_out/"  # the epoch records' keys of a generative model's held-out values
 
 
 def _png(figure: Any) -> str:
@@ -60,6 +63,18 @@ def _series(records: list[dict[str, Any]], kind: str | None) -> dict[str, list[t
     return found
 
 
+def _held_out_apart(series: dict[str, list[tuple[int, float]]], held_out: bool) -> dict[str, list[tuple[int, float]]]:
+    """The epoch records' series of held-out values (``held_out``) or the others (the losses)."""
+    return {k: v for k, v in series.items() if k.startswith(HELD_OUT) == held_out}
+
+
+def _reconstructions(run: RunDir) -> tuple[str, str] | None:
+    """The latest reconstruction grid (final, else the newest epoch's), base64; None without one."""
+    final = run.samples / "reconstructions-final.png"
+    found = [final] if final.exists() else sorted(run.samples.glob("reconstructions-epoch-*.png"))[-1:]
+    return (found[0].stem, base64.b64encode(found[0].read_bytes()).decode()) if found else None
+
+
 def _grids(run: RunDir) -> list[tuple[str, str]]:
     files = sorted(p for p in run.samples.glob("epoch-*.png"))
     if len(files) > MAX_GRIDS - 1:
@@ -89,11 +104,15 @@ def render(run: RunDir) -> str:
         f"{escape(str(info.get('backend')))}, status {escape(str(info.get('status')))}, "
         f"step {info.get('step')}, epoch {info.get('epoch')}; ganctl {escape(str(info.get('ganctl')))}</p>",
     ]
-    for title, kind, xlabel in (("Losses (epoch means)", "epoch", "epoch"),
-                                ("Metrics during training", "eval", "epoch"),
-                                ("Held-out scores (classifiers)", "validation", "epoch"),
-                                ("Sample diversity (1: as varied as the data)", "diversity", "epoch")):
-        image = _curves(_series(records, kind), title, xlabel)
+    epochs = _series(records, "epoch")
+    for title, series, xlabel in (("Losses (epoch means)", _held_out_apart(epochs, False), "epoch"),
+                                  ("Held-out values (mean over the held-out split)", _held_out_apart(epochs, True),
+                                   "epoch"),
+                                  ("Metrics during training", _series(records, "eval"), "epoch"),
+                                  ("Held-out scores (classifiers)", _series(records, "validation"), "epoch"),
+                                  ("Sample diversity (1: as varied as the data)", _series(records, "diversity"),
+                                   "epoch")):
+        image = _curves(series, title, xlabel)
         if image:
             parts.append(f"<h2>{escape(title)}</h2><img alt='{escape(title)}' src='data:image/png;base64,{image}'>")
     grids = _grids(run)
@@ -102,6 +121,13 @@ def render(run: RunDir) -> str:
         parts += [f"<figure><img alt='{escape(n)}' src='data:image/png;base64,{data}'>"
                   f"<figcaption>{escape(n)}</figcaption></figure>" for n, data in grids]
         parts.append("</div>")
+    latest = _reconstructions(run)
+    if latest is not None:
+        name, data = latest
+        parts.append("<h2>Reconstructions</h2><p>Held-out images (left of each pair) and the model's reconstructions "
+                     f"(right), {escape(name)}.</p><div class='grids'><figure><img alt='{escape(name)}' "
+                     f"src='data:image/png;base64,{data}' style='width:440px'><figcaption>{escape(name)}"
+                     "</figcaption></figure></div>")
     evaluations = run.latest_evaluations()
     if evaluations:
         parts.append("<h2>Evaluations (latest of each metric) and their protocols</h2><table>"

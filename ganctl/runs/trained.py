@@ -58,18 +58,34 @@ class Trained:
     session: Session
     checkpoint: checkpoint.Checkpoint
 
+    @property
+    def weights(self) -> str | None:
+        """The generator weights loaded: ``ema`` (the average) or ``raw``; None when the run keeps no average."""
+        return self.session.engine.weights
+
 
 CHECKPOINTS = ("auto", "best", "latest")
+WEIGHTS = ("auto", "ema", "raw")
 
 
-def open_trained(path: Path, host: PluginHost, backend: str | None = None, which: str = "latest") -> Trained:
+def check_weights(weights: str) -> str:
+    """``--weights``, checked (before a model is built)."""
+    if weights not in WEIGHTS:
+        raise ConfigError(f"--weights must be one of {', '.join(WEIGHTS)}, got '{weights}'.")
+    return weights
+
+
+def open_trained(path: Path, host: PluginHost, backend: str | None = None, which: str = "latest",
+                 weights: str = "auto") -> Trained:
     """Build the run's model on ``backend`` (default: the run's) and load one of its checkpoints.
 
     ``which``: ``latest`` (the newest usable one), ``best`` (the one ``train.keep_best`` kept), or
-    ``auto`` (best when the run has one, else latest).
+    ``auto`` (best when the run has one, else latest). ``weights``: the generator's moving average
+    (``ema``, when ``train.ema`` kept one), its raw weights (``raw``), or ``auto`` (ema when there is one).
     """
     if which not in CHECKPOINTS:
         raise ConfigError(f"--checkpoint must be one of {', '.join(CHECKPOINTS)}, got '{which}'.")
+    check_weights(weights)
     from ganctl.session.assemble import open_session, spec_from_dict
 
     run = RunDir.open(path)
@@ -92,7 +108,19 @@ def open_trained(path: Path, host: PluginHost, backend: str | None = None, which
     wrong = [k for k, shape in expected.items() if k not in found.arrays or found.arrays[k].shape != shape]
     if wrong:
         raise ConfigError(f"{found.path} does not match the model built from {run.recipe_path} ({wrong[0]}).")
-    engine.load_model_state(found.arrays)
+    if recipe.train.ema is None and weights == "ema":
+        raise ConfigError(f"--weights ema: {run.path} keeps no moving average of its generator's weights (its "
+                          "recipe has no train.ema). Leave --weights out, or use --weights raw.")
+    arrays = found.arrays
+    if recipe.train.ema is not None and weights != "raw":
+        try:
+            arrays = engine.with_average(arrays)
+        except KeyError as exc:
+            raise ConfigError(f"{found.path} has no moving average of the generator ({exc.args[0]}). "
+                              "Use --weights raw.") from None
+    engine.load_model_state(arrays)
+    if recipe.train.ema is not None:
+        engine.weights = "raw" if weights == "raw" else "ema"
     return Trained(run, session, found)
 
 
@@ -117,12 +145,13 @@ def not_a_generator(path: Path | str) -> ConfigError:
 
 
 def sample_run(path: Path, host: PluginHost, *, n: int, seed: int, label: int | str | None = None,
-               backend: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+               backend: str | None = None, weights: str = "auto") -> tuple[np.ndarray, np.ndarray | None]:
     """``n`` images (float32 ``[n, H, W, C]`` in ``[-1, 1]``) and their labels from a run's newest checkpoint.
 
-    ``label``: a class index or name (see ``check_label``); None for all classes in turn.
+    ``label``: a class index or name (see ``check_label``); None for all classes in turn. ``weights``: as
+    for :func:`open_trained`.
     """
-    session = open_trained(path, host, backend).session
+    session = open_trained(path, host, backend, weights=weights).session
     if session.model.kind != "generator":
         raise not_a_generator(path)
     model, engine = session.model, session.engine

@@ -7,6 +7,7 @@ from typing import Any
 
 from ganctl.api import ClassifierModel, Dataset, DataSpec, GenerativeModel, Model
 from ganctl.engine.backends import activate, resolve_jit
+from ganctl.errors import ConfigError
 from ganctl.plugins import PluginHost
 from ganctl.recipe.load import Recipe
 from ganctl.session.data import build_dataset
@@ -39,6 +40,7 @@ def open_session(recipe: Recipe, host: PluginHost, backend: str, spec: DataSpec 
     """Build a session; with ``spec`` given the data is not loaded (for sampling a run)."""
     activate(backend)
     from ganctl.engine import engine_for
+    from ganctl.session.freeze import freeze_layers
     from ganctl.session.optimizers import make_optimizer
 
     engine_module = engine_for(backend)  # before any variable exists: engines may configure the backend
@@ -46,10 +48,32 @@ def open_session(recipe: Recipe, host: PluginHost, backend: str, spec: DataSpec 
     spec = dataset.spec if dataset is not None else spec
     assert spec is not None
     model = build_model(recipe, spec, host)
-    optimizers = {p: make_optimizer(recipe.train.optimizer_for(p), f"{p}_optimizer") for p in model.players}
+    freeze_layers(recipe, model)  # before the optimizers and the engine take the trainable weights
+    averaged = average_player(recipe, model) if recipe.train.ema is not None else None
+    optimizers = {p: make_optimizer(recipe.train.optimizer_for(p), f"{p}_optimizer",
+                                    recipe.train.ema if p == averaged else None) for p in model.players}
     jit = resolve_jit(recipe.train.jit, backend)
     engine = engine_module.Engine(model, optimizers, jit)
     return Session(recipe, backend, spec, dataset, model, engine, jit)
+
+
+def average_player(recipe: Recipe, model: Model) -> str:
+    """The player whose optimizer keeps ``train.ema``'s average: the one that trains every weight of
+    the generator (a GAN's ``generator``; a one-player model's only player)."""
+    if not isinstance(model, GenerativeModel):
+        raise ConfigError(
+            f"{recipe.source}: train.ema averages a generator's weights, but model '{recipe.model.plugin}' is a "
+            f"{model.kind}, which has no generator. Remove train.ema from the recipe."
+        )
+    networks = model.networks()
+    generator = {id(v) for v in model.generator.trainable_variables}
+    for player in model.players:
+        if generator <= {id(v) for v in networks[player].trainable_variables}:
+            return player
+    raise ConfigError(
+        f"{recipe.source}: train.ema: no player of model '{recipe.model.plugin}' ({', '.join(model.players)}) "
+        "trains all of its generator's weights, so no optimizer can keep their average. Remove train.ema."
+    )
 
 
 def spec_from_dict(data: dict[str, Any]) -> DataSpec:

@@ -83,8 +83,49 @@ def scheduled_rates(optimizers: Mapping[str, Any], updates: Mapping[str, int]) -
     return out
 
 
-def make_optimizer(config: OptimizerConfig, name: str) -> Any:
-    """A Keras optimizer for ``config``; weight decay is decoupled (applied to the weights)."""
+_AVERAGING: dict[type, type] = {}
+
+
+def ema_momentum(ema: float, update: Any) -> Any:
+    """The momentum of the moving average at ``update`` (updates made before this one):
+    ``min(ema, (1 + t) / (10 + t))``, and 0 at the first update (the average starts at the
+    weights). The ramp keeps the average of a short run from leaning on its first, untrained
+    weights: with ``ema: 0.999`` the momentum reaches 0.99 after 890 updates and 0.999 after
+    8,990 (TensorFlow's ``ExponentialMovingAverage`` with ``num_updates``)."""
+    from keras import ops
+
+    t = ops.cast(update, "float32")
+    ramp = ops.minimum(ema, (1.0 + t) / (10.0 + t))
+    return ops.where(ops.equal(t, 0.0), 0.0, ramp)
+
+
+def _averaging(optimizer_class: type) -> type:
+    """``optimizer_class`` whose moving average (Keras's ``use_ema``) follows :func:`ema_momentum`:
+    Keras's own uses a constant momentum from the second update on."""
+    if optimizer_class not in _AVERAGING:
+
+        class Averaging(optimizer_class):  # type: ignore[misc, valid-type]
+            def _update_model_variables_moving_average(self, trainable_variables: Any) -> None:
+                from keras import ops
+
+                momentum = ema_momentum(self.ema_momentum, self.iterations)
+                for variable, average in zip(trainable_variables, self._model_variables_moving_average, strict=True):
+                    if average is not None:
+                        m = ops.cast(momentum, variable.dtype)
+                        average.assign(m * average + (1.0 - m) * variable)
+
+        Averaging.__name__ = Averaging.__qualname__ = optimizer_class.__name__
+        _AVERAGING[optimizer_class] = Averaging
+    return _AVERAGING[optimizer_class]
+
+
+def make_optimizer(config: OptimizerConfig, name: str, ema: float | None = None) -> Any:
+    """A Keras optimizer for ``config``; weight decay is decoupled (applied to the weights).
+
+    ``ema``: also keep an exponential moving average of the weights it updates, whose momentum
+    ramps up to ``ema`` (:func:`ema_momentum`; Keras's ``use_ema``: optimizer variables, so
+    checkpoints carry it; never written over the weights).
+    """
     import keras
 
     common: dict[str, Any] = {
@@ -93,8 +134,11 @@ def make_optimizer(config: OptimizerConfig, name: str) -> Any:
         "clipnorm": config.clipnorm,
         "name": name,
     }
+    if ema is not None:
+        common.update(use_ema=True, ema_momentum=ema, ema_overwrite_frequency=None)
+    make = (lambda cls: _averaging(cls)) if ema is not None else (lambda cls: cls)
     if config.type == "adam":
-        return keras.optimizers.Adam(beta_1=config.beta_1, beta_2=config.beta_2, **common)
+        return make(keras.optimizers.Adam)(beta_1=config.beta_1, beta_2=config.beta_2, **common)
     if config.type == "sgd":
-        return keras.optimizers.SGD(momentum=config.momentum, **common)
-    return keras.optimizers.RMSprop(rho=config.rho, momentum=config.momentum, **common)
+        return make(keras.optimizers.SGD)(momentum=config.momentum, **common)
+    return make(keras.optimizers.RMSprop)(rho=config.rho, momentum=config.momentum, **common)

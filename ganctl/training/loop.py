@@ -9,9 +9,11 @@ The :class:`Trainer` is only the loop: epochs, batches, steps, the NaN check, th
 where a signal (:mod:`ganctl.interrupts`) or a callback stops training, and the run's status in
 run.json. What a run does around it is a callback (:mod:`ganctl.training.callbacks`), called in
 this order: progress (:mod:`~ganctl.training.progress`); for a generator the collapse alarm
-(:mod:`~ganctl.training.samples`), the metrics and keep-best (:mod:`~ganctl.training.metrics`)
-and the sample grids; for a classifier its validation (:mod:`~ganctl.training.validation`); then
-the periodic checkpoints (:mod:`~ganctl.training.checkpoints`).
+(:mod:`~ganctl.training.samples`), the metrics and keep-best (:mod:`~ganctl.training.metrics`),
+the sample grids and the reconstructions; for a classifier its validation
+(:mod:`~ganctl.training.validation`); then the periodic checkpoints
+(:mod:`~ganctl.training.checkpoints`). A generative model's held-out values
+(:class:`~ganctl.training.validation.HeldOutMeasures`) join each epoch's record.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from ganctl.training.checkpoints import Checkpoints
 from ganctl.training.metrics import TrackMetrics
 from ganctl.training.progress import Reporter, ShowProgress
 from ganctl.training.samples import CollapseAlarm, SampleGrids
-from ganctl.training.validation import Validation, open_held_out
+from ganctl.training.validation import HeldOutMeasures, Reconstructions, Validation, open_held_out
 
 
 class Interrupted(GanctlError):
@@ -118,8 +120,9 @@ class Trainer:
         self.generative = self.model.kind == "generator"
         self.progress = Progress()  # where the loop stands
         self.resumed_means = EpochMeans()  # the means of the epoch a resume starts inside
-        # A classifier's held-out data, loaded now: a problem with it stops us before the run is made.
+        # The held-out data, loaded now: a problem with it stops us before the run is made.
         self.held_out = None if self.generative else open_held_out(self.recipe.data, host)
+        self.measures = HeldOutMeasures(session, host, reporter) if self.generative else None
         self.checkpoints: Checkpoints = None  # type: ignore[assignment]  # set by use()
         self.callbacks = CallbackList()  # set by use()
 
@@ -133,6 +136,8 @@ class Trainer:
             around += [CollapseAlarm(session, run, reporter),
                        TrackMetrics(session, self.host, run, reporter, self.checkpoints),
                        SampleGrids(session, run)]
+            if self.measures is not None and self.measures.can.reconstructs:
+                around.append(Reconstructions(session, run, self.measures))
         else:
             around.append(Validation(session, run, reporter, self.held_out))
         self.callbacks = CallbackList([*around, self.checkpoints])
@@ -198,6 +203,7 @@ class Trainer:
 
     def _loop(self, start: Progress, callbacks: CallbackList) -> None:
         recipe, train = self.recipe, self.recipe.train
+        self.engine.begin_training(self.steps_per_epoch)  # a new run's or a resume's first step is next
         schedule = self.model.schedule()
         progress = start
         for epoch in range(progress.epoch, train.epochs):
@@ -217,9 +223,10 @@ class Trainer:
                 if self._safe_point(progress, means, stop):
                     return
             progress = self.progress = Progress(progress.step, epoch + 1, 0)
-            self.run.log({"step": progress.step, "epoch": epoch + 1, "type": "epoch", **means.means()})
+            values = {**means.means(), **(self.measures.values() if self.measures is not None else {})}
+            self.run.log({"step": progress.step, "epoch": epoch + 1, "type": "epoch", **values})
             last = epoch + 1 == train.epochs
-            stop = callbacks.on_epoch_end(progress, means.means(), last)
+            stop = callbacks.on_epoch_end(progress, values, last)
             if not last and self._safe_point(progress, None, stop):  # after the last: the run is complete
                 return
 

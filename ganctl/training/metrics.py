@@ -41,11 +41,12 @@ class TrackMetrics(Callback):
         due = [m for m in self.recipe.metrics if last or (m.every and epoch % m.every == 0)]
         if not due:
             return []
-        subject = subject_from_session(self.session, progress.step)
         results = []
-        for section in due:  # one at a time: each may ask for its own n
-            results += evaluate(subject, [request(self.host, section)], self.host, n=section.n,
-                                seed=self.recipe.seed, real_dataset=self.session.dataset)
+        with self.session.engine.averaged():  # the generator's moving average, when train.ema keeps one
+            subject = subject_from_session(self.session, progress.step)
+            for section in due:  # one at a time: each may ask for its own n
+                results += evaluate(subject, [request(self.host, section)], self.host, n=section.n,
+                                    seed=self.recipe.seed, real_dataset=self.session.dataset)
         record: dict[str, Any] = {"step": progress.step, "epoch": epoch, "type": "eval"}
         for result in results:
             record.update({f"{result.metric}/{k}": v for k, v in result.values.items()})

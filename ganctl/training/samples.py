@@ -60,8 +60,11 @@ class SampleGrids(Callback):
             self.write("final")
 
     def write(self, name: str) -> None:
+        """One grid, drawn with the generator's moving average when ``train.ema`` keeps one."""
         z, labels = sample_inputs(self.session)
-        save_png(grid(self.session.engine.generate(z, labels), labels), self.run.samples / f"{name}.png")
+        with self.session.engine.averaged():
+            images = self.session.engine.generate(z, labels)
+        save_png(grid(images, labels), self.run.samples / f"{name}.png")
 
 
 class CollapseAlarm(Callback):

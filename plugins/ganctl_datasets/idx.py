@@ -20,7 +20,7 @@ import os
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import model_validator
@@ -271,6 +271,28 @@ def _load_path(params: IDX.Params) -> tuple[np.ndarray, np.ndarray | None, Path]
     return images, labels, images_file
 
 
+def _only_classes(
+    images: np.ndarray, labels: np.ndarray | None, classes: list[int], class_names: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The examples whose label is one of ``classes`` (copied, so the rest can be freed), and the
+    number of classes of the whole data (kept: a conditional model's shape depends on it)."""
+    if labels is None:
+        raise api.DataError(
+            "`classes:` keeps the examples of some classes, but this data has no labels file: "
+            "give one with `labels:`, or remove `classes:`."
+        )
+    known = len(class_names) if class_names else int(labels.max()) + 1 if labels.size else 0
+    absent = [c for c in classes if c >= known]
+    if absent:
+        listed = ", ".join(f"{i} ({n})" for i, n in enumerate(class_names)) if class_names else f"0..{known - 1}"
+        raise api.DataError(
+            f"`classes:` names class {', '.join(map(str, absent))}, but the classes are numbered "
+            f"{listed}: use those numbers."
+        )
+    keep = np.isin(labels, classes)
+    return images[keep], labels[keep], known
+
+
 class IDX(api.ArrayDataset):
     """MNIST-format IDX files (raw or .gz): MNIST, Fashion-MNIST, or your own."""
 
@@ -301,6 +323,15 @@ class IDX(api.ArrayDataset):
             "train", description="'train' reads the train-* files, 'test' the t10k-* files."
         )
         limit: int | None = api.Field(None, ge=1, description=LIMIT_DESCRIPTION)
+        classes: list[Annotated[int, api.Field(ge=0)]] | None = api.Field(
+            None,
+            min_length=1,
+            description=(
+                "Keep only the examples of these classes, by number (Fashion-MNIST: [7] is Sneaker), "
+                "before `limit`; labels keep their numbers, so the data still has every class. Unset "
+                "keeps them all."
+            ),
+        )
 
         @model_validator(mode="after")
         def _one_source(self) -> IDX.Params:
@@ -333,6 +364,8 @@ class IDX(api.ArrayDataset):
                     "is not a range ganctl can guess: store 8-bit images, or save the arrays to "
                     "an .npz file and use the npz data set with `value_range:`."
                 )
+            if params.classes is not None:
+                images, labels, num_classes = _only_classes(images, labels, params.classes, class_names)
             images, labels = apply_limit(images, labels, params.limit)
             super().__init__(
                 images,

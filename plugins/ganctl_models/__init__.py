@@ -2,6 +2,7 @@
 
 * ``gan``: the classic GAN with fully-connected networks; takes images of any shape.
 * ``dcgan``: a deep convolutional GAN that sizes itself to the data (8x8, 28x28, 32x32, ...).
+* ``vae``: a variational autoencoder (beta-VAE, KL warm-up, conditional), conv or MLP networks.
 * ``classifier``: a small CNN that labels images; the ``classifier`` feature extractor runs it.
 
 The two GANs are two-player games (``generator`` and ``discriminator``) with a choice of adversarial
@@ -19,8 +20,9 @@ from .classifier import Classifier
 from .dcgan import DCGAN
 from .gan import GAN
 from .losses import LOSSES, LossName
+from .vae import VAE
 
-__all__ = ["Classifier", "DCGAN", "GAN", "LOSSES", "LossName", "register_models"]
+__all__ = ["Classifier", "DCGAN", "GAN", "LOSSES", "LossName", "VAE", "register_models"]
 
 
 @api.hookimpl
@@ -28,4 +30,5 @@ def register_models(register: api.Register) -> None:
     """Register the first-party models."""
     register("gan", GAN)
     register("dcgan", DCGAN)
+    register("vae", VAE)
     register("classifier", Classifier)

@@ -1,5 +1,5 @@
-"""What the first-party GANs share (private to this package): the common parameters, the
-two-player adversarial training logic, kernel regularisation and the label inputs.
+"""What the first-party GANs share (private to this package): the common parameters and the
+two-player adversarial training logic (the building blocks of their networks are in _blocks.py).
 
 A model subclasses :class:`AdversarialModel` and only says how to build its two networks.
 """
@@ -11,14 +11,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ganctl import api
 
+from ._blocks import check_conditional
+from .augment import AugmentParams, augment_layer
 from .losses import LOSSES, SMOOTHABLE, AdversarialLoss, LossName, smoothed_bce_discriminator_loss
 
 if TYPE_CHECKING:
     import keras
-
-LEAK = 0.2
-"""Negative slope of every LeakyReLU."""
-
 
 class R1Params(api.Params):
     """The R1 penalty (Mescheder et al. 2018): ``model.r1: {gamma: 10, every: 1}``."""
@@ -105,6 +103,24 @@ class GANParams(api.Params):
             "1 - label_smoothing (0.1 is usual; 0: off). Only with `loss: bce` or `minimax`."
         ),
     )
+    augment: AugmentParams | None = api.Field(
+        None,
+        description=(
+            "DiffAugment (Zhao et al. 2020): augment every image the discriminator sees, real and "
+            "generated, differentiably, e.g. {policy: [color, translation, cutout], p: 1.0}; with "
+            "adaptive: {target: 0.6, speed: 20000} p is adjusted during training (ADA, Karras et "
+            "al. 2020). Off when absent. Only the discriminator changes: exports are unaffected."
+        ),
+    )
+    feature_matching: float = api.Field(
+        0.0,
+        ge=0,
+        description=(
+            "Feature matching (Salimans et al. 2016): add weight * |mean f(real) - mean f(fake)|^2 "
+            "to the generator's loss, f the discriminator's last hidden layer (true: weight 1; "
+            "0 or false: off)."
+        ),
+    )
 
     @api.model_validator(mode="after")
     def _smoothing_needs_a_cross_entropy(self) -> GANParams:
@@ -115,61 +131,6 @@ class GANParams(api.Params):
                 f"{' and '.join(SMOOTHABLE)}). Set `label_smoothing: 0`, or use `loss: bce`."
             )
         return self
-
-
-def check_conditional(model: str, params: GANParams, spec: api.DataSpec) -> None:
-    """Refuse ``conditional: true`` on data without labels."""
-    if params.conditional and not spec.conditional:
-        raise api.ConfigError(
-            f"model.conditional is true, but the data has no class labels, so the {model} "
-            "model has nothing to condition on. Set `model.conditional: false`, or train on "
-            "labelled data (e.g. an image-folder with one sub-folder per class)."
-        )
-
-
-def kernel_regularizer(params: GANParams) -> Any:
-    """The kernel regulariser for ``l1``/``l2``, or None when both are 0."""
-    if params.l1 == 0 and params.l2 == 0:
-        return None
-    import keras
-
-    return keras.regularizers.L1L2(l1=params.l1, l2=params.l2)
-
-
-def label_input() -> keras.KerasTensor:
-    """The integer class-label input: one label per example, shape ``[batch]``."""
-    import keras
-
-    return keras.Input(shape=(), dtype="int32", name="label")
-
-
-def embed_label(label: keras.KerasTensor, num_classes: int, dim: int, prefix: str) -> keras.KerasTensor:
-    """``[batch, dim]`` learned embeddings of ``label``."""
-    import keras
-
-    return keras.layers.Embedding(num_classes, dim, name=f"{prefix}_label_embedding")(label)
-
-
-def latent_input(params: GANParams, spec: api.DataSpec) -> tuple[Any, keras.KerasTensor]:
-    """The generator's inputs (``z``, or ``[z, label]``) and the vector its layers start from.
-
-    A conditional generator concatenates ``z`` with a ``latent_dim``-sized label embedding.
-    """
-    import keras
-
-    z = keras.Input(shape=(params.latent_dim,), name="z")
-    if not params.conditional:
-        return z, z
-    label = label_input()
-    embedded = embed_label(label, spec.num_classes, params.latent_dim, "g")
-    return [z, label], keras.layers.Concatenate(name="g_z_and_label")([z, embedded])
-
-
-def image_input(spec: api.DataSpec) -> keras.KerasTensor:
-    """The discriminator's image input, ``[batch, H, W, C]``."""
-    import keras
-
-    return keras.Input(shape=spec.shape, name="images")
 
 
 def _layers(network: Any) -> list[Any]:
@@ -214,9 +175,12 @@ class AdversarialModel(api.GenerativeModel):
         self._loss = LOSSES[params.loss]
         if params.label_smoothing > 0:
             self._loss = AdversarialLoss(smoothed_bce_discriminator_loss(params.label_smoothing), self._loss.generator)
+        self._augment = augment_layer(params.augment)
         self._generator = self.build_generator()
         self._discriminator = self.build_discriminator()
         self._penalty_seeds = self._check_penalties()
+        self._check_augment()
+        self._features = self._feature_network() if params.feature_matching > 0 else None
 
     @abstractmethod
     def build_generator(self) -> keras.Model:
@@ -225,6 +189,11 @@ class AdversarialModel(api.GenerativeModel):
     @abstractmethod
     def build_discriminator(self) -> keras.Model:
         """The discriminator: images (or ``[images, label]``) -> ``[batch, 1]`` logits."""
+
+    def augmented(self, images: keras.KerasTensor) -> keras.KerasTensor:
+        """``images`` through the augmentation layer when ``augment`` is on (build_discriminator
+        calls it on its image input, before anything else): augmented at training calls only."""
+        return images if self._augment is None else self._augment(images)
 
     @property
     def conditional(self) -> bool:
@@ -278,6 +247,35 @@ class AdversarialModel(api.GenerativeModel):
             seeds["r1_count"] = keras.random.SeedGenerator(0, name="r1_update_counter")
         return seeds
 
+    def _check_augment(self) -> None:
+        """Refuse ``augment`` on a discriminator built without :meth:`augmented`."""
+        if self._augment is not None and not any(layer is self._augment for layer in _layers(self._discriminator)):
+            raise api.ConfigError(
+                f"model.augment is set, but the {self.plugin_name} discriminator does not pass its images "
+                "through the augmentation layer, so nothing would be augmented. Remove `model.augment`, or "
+                "build the discriminator with `self.augmented(images)` as its first layer."
+            )
+
+    def _feature_network(self) -> keras.Model:
+        """The discriminator with a second output: the input of its last (logit) layer, the
+        features of feature matching. It shares the discriminator's layers and weights."""
+        import keras
+
+        d = self._discriminator
+        return keras.Model(d.inputs, [d.outputs[0], d.layers[-1].input], name="discriminator_features")
+
+    def _feature_matching(self, images: Any, fake: Any, labels: Any) -> tuple[Any, Any]:
+        """The fake images' logits and ``weight * |mean f(real) - mean f(fake)|^2`` (the means over the
+        batch; the real features are constants)."""
+        from keras import ops
+
+        assert self._features is not None
+        fake_logits, fake_features = self._features(self._with_label(fake, labels), training=True)
+        _, real_features = self._features(self._with_label(images, labels), training=True)
+        real_mean = ops.mean(ops.cast(ops.stop_gradient(real_features), "float32"), axis=0)
+        fake_mean = ops.mean(ops.cast(fake_features, "float32"), axis=0)
+        return fake_logits, self.params.feature_matching * ops.sum(ops.square(real_mean - fake_mean))
+
     def _input_gradient_norms2(self, images: Any, labels: Any) -> Any:
         """``|grad_x D(x)|^2`` per example, ``[batch]`` (the label passes through unchanged)."""
         from keras import ops
@@ -316,9 +314,11 @@ class AdversarialModel(api.GenerativeModel):
 
     def loss(self, player: str, images: Any, labels: Any, z: Any) -> tuple[Any, dict[str, Any]]:
         """The player's loss and what is logged of it (as ``<player>/<key>``, see docs/training.md):
-        ``loss`` (with the L1/L2 penalties); for the discriminator also ``real`` and ``fake``, the
-        mean of its raw outputs (logits) on the real batch and on the generated one, and the
-        penalties that are on, as added to its loss: ``gp`` (``gradient_penalty``) and ``r1``."""
+        ``loss`` (with the L1/L2 penalties); for the generator with ``feature_matching`` also
+        ``feature_matching``, as added to its loss; for the discriminator also ``real`` and
+        ``fake``, the mean of its raw outputs (logits) on the real batch and on the generated one,
+        the penalties that are on, as added to its loss: ``gp`` (``gradient_penalty``) and ``r1``,
+        and with adaptive augmentation ``augment_p`` (p after this update) and ``rt``."""
         from keras import ops
 
         if player not in self.players:
@@ -326,10 +326,15 @@ class AdversarialModel(api.GenerativeModel):
         # Keras refuses a list input mixing arrays and tensors: make everything a tensor.
         images, z, labels = ops.convert_to_tensor(images), ops.convert_to_tensor(z), self._labels(labels)
         fake = self._generator(self._with_label(z, labels), training=True)
-        fake_logits = self._discriminator(self._with_label(fake, labels), training=True)
         if player == "generator":
-            loss = total(self._loss.generator(fake_logits), self._generator, self.params)
-            return loss, {"loss": loss}
+            if self._features is None:
+                fake_logits = self._discriminator(self._with_label(fake, labels), training=True)
+                loss = total(self._loss.generator(fake_logits), self._generator, self.params)
+                return loss, {"loss": loss}
+            fake_logits, matching = self._feature_matching(images, fake, labels)
+            loss = total(self._loss.generator(fake_logits) + matching, self._generator, self.params)
+            return loss, {"loss": loss, "feature_matching": matching}
+        fake_logits = self._discriminator(self._with_label(fake, labels), training=True)
         real_logits = self._discriminator(self._with_label(images, labels), training=True)
         loss = self._loss.discriminator(real_logits, fake_logits)
         penalties = {}
@@ -340,7 +345,12 @@ class AdversarialModel(api.GenerativeModel):
         for penalty in penalties.values():
             loss = loss + penalty
         loss = total(loss, self._discriminator, self.params)
-        return loss, {"loss": loss, "real": ops.mean(real_logits), "fake": ops.mean(fake_logits), **penalties}
+        logs = {"loss": loss, "real": ops.mean(real_logits), "fake": ops.mean(fake_logits), **penalties}
+        adaptive = self.params.augment.adaptive if self.params.augment is not None else None
+        if adaptive is not None:  # last: every discriminator call of this update used the same p
+            logs["rt"], logs["augment_p"] = self._augment.adjust(  # type: ignore[union-attr]
+                ops.stop_gradient(real_logits), adaptive.target, adaptive.speed)
+        return loss, logs
 
     def generate(self, z: Any, labels: Any = None) -> Any:
         from keras import ops

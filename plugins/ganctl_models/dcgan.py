@@ -12,17 +12,8 @@ from typing import TYPE_CHECKING, Literal
 
 from ganctl import api
 
-from ._common import (
-    LEAK,
-    AdversarialModel,
-    GANParams,
-    embed_label,
-    image_input,
-    kernel_regularizer,
-    label_input,
-    latent_input,
-)
-from .gan import spectral
+from ._blocks import LEAK, embed_label, image_input, kernel_regularizer, label_input, latent_input, spectral
+from ._common import AdversarialModel, GANParams
 
 if TYPE_CHECKING:
     import keras
@@ -139,7 +130,7 @@ class DCGAN(AdversarialModel):
         p, spec, k = self.params, self.spec, self.steps
         reg = kernel_regularizer(p)
         images = image_input(spec)
-        inputs, x = images, images
+        inputs, x = images, self.augmented(images)
         if p.conditional:
             # The label becomes one more image channel: embedding -> Dense(H*W) -> [H, W, 1].
             label = label_input()
@@ -150,7 +141,7 @@ class DCGAN(AdversarialModel):
                 p.spectral_norm,
             )(plane)
             plane = keras.layers.Reshape((spec.height, spec.width, 1), name="d_label_image")(plane)
-            x = keras.layers.Concatenate(axis=-1, name="d_image_and_label")([images, plane])
+            x = keras.layers.Concatenate(axis=-1, name="d_image_and_label")([x, plane])
         for step in range(1, k + 1):
             conv = keras.layers.Conv2D(
                 channels(p.filters, k - step),

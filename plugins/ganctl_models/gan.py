@@ -10,88 +10,13 @@ from typing import TYPE_CHECKING, Annotated
 
 from ganctl import api
 
-from ._common import (
-    LEAK,
-    AdversarialModel,
-    GANParams,
-    embed_label,
-    image_input,
-    kernel_regularizer,
-    label_input,
-    latent_input,
-)
+from ._blocks import LEAK, embed_label, image_input, kernel_regularizer, label_input, latent_input, spectral
+from ._common import AdversarialModel, GANParams
 
 if TYPE_CHECKING:
     import keras
 
 _Width = Annotated[int, api.Field(ge=1)]
-
-
-_SPECTRAL: type | None = None
-
-
-def _spectral_class() -> type:
-    """``keras.layers.SpectralNormalization`` that divides the kernel by its spectral norm as it
-    is used, instead of assigning the divided kernel to the variable.
-
-    Keras's own ``call`` assigns the kernel in place at every training call; a discriminator
-    called twice in one loss (fake and real images) then fails on torch (autograd: "modified by an
-    inplace operation"), and on JAX the assignment is dropped in the discriminator's own step.
-    Here the stored kernel stays the raw weight ``W`` and every call (training or not) computes
-    with ``W / sigma(W)``; only the power-iteration vector ``vector_u`` is updated, at training
-    calls. The gradient flows through ``sigma`` (u and v are constants), as in Miyato et al. 2018,
-    the same on every backend. Made on first use: Keras is imported only with a backend.
-    """
-    global _SPECTRAL
-    if _SPECTRAL is not None:
-        return _SPECTRAL
-    import keras
-
-    ops = keras.ops
-
-    @keras.saving.register_keras_serializable(package="ganctl_models")
-    class SpectralNormalization(keras.layers.SpectralNormalization):
-        def call(self, inputs: keras.KerasTensor, training: bool = False) -> keras.KerasTensor:
-            weights = ops.reshape(self.kernel, (-1, self.kernel_shape[-1]))
-            u = self.vector_u.value
-            for _ in range(self.power_iterations):
-                v = ops.stop_gradient(_unit(ops.matmul(u, ops.transpose(weights))))
-                u = ops.stop_gradient(_unit(ops.matmul(v, weights)))
-            if training:
-                self.vector_u.assign(ops.cast(u, self.vector_u.dtype))
-            sigma = ops.matmul(ops.matmul(v, weights), ops.transpose(u))
-            kernel = ops.divide(self.kernel.value, ops.maximum(ops.reshape(sigma, ()), 1e-12))
-            layer = self.layer
-            kernel = ops.cast(kernel, inputs.dtype)
-            if isinstance(layer, keras.layers.Dense):
-                out = ops.matmul(inputs, kernel)
-                if layer.bias is not None:
-                    out = ops.add(out, layer.bias)
-            else:
-                out = layer.convolution_op(inputs, kernel)
-                if layer.use_bias:
-                    out = ops.add(out, ops.reshape(layer.bias, (1,) * (layer.rank + 1) + (layer.filters,)))
-            if layer.activation is not None:
-                out = layer.activation(out)
-            return ops.cast(out, inputs.dtype)
-
-    def _unit(x: keras.KerasTensor) -> keras.KerasTensor:
-        return ops.divide(x, ops.maximum(ops.sqrt(ops.sum(ops.square(x))), 1e-12))
-
-    _SPECTRAL = SpectralNormalization
-    return _SPECTRAL
-
-
-def spectral(layer: keras.layers.Layer, on: bool) -> keras.layers.Layer:
-    """``layer`` (a Dense, or a channels-last Conv), wrapped in a ``keras.layers.SpectralNormalization``
-    when ``on`` (``spectral_norm``; see :func:`_spectral_class`).
-
-    The wrapper computes in the layer's dtype (the float32 logit stays float32 under mixed
-    precision); its power-iteration vector ``vector_u`` is non-trainable state, updated at each
-    training call and carried by checkpoints like the other variables."""
-    if not on:
-        return layer
-    return _spectral_class()(layer, dtype=layer.dtype_policy, name=f"{layer.name}_sn")
 
 
 class GAN(AdversarialModel):
@@ -132,7 +57,7 @@ class GAN(AdversarialModel):
         reg = kernel_regularizer(p)
         images = image_input(spec)
         inputs = images
-        x = keras.layers.Flatten(name="d_flatten")(images)
+        x = keras.layers.Flatten(name="d_flatten")(self.augmented(images))
         if p.conditional:
             label = label_input()
             inputs = [images, label]
