@@ -136,3 +136,12 @@ def write(tmp_path: Path):
         return path
 
     return _write
+
+
+def final_checkpoint(run: Path) -> dict:
+    """The arrays of a run's newest checkpoint, by state name."""
+    import numpy as np
+
+    newest = sorted((run / "checkpoints").glob("ckpt-*.npz"))[-1]
+    with np.load(newest) as archive:
+        return {k: archive[k] for k in archive.files if k != "__meta__"}

@@ -29,6 +29,8 @@ from ganctl_models.augment import (  # noqa: E402
     translate,
 )
 
+from .conftest import final_checkpoint  # noqa: E402
+
 engine_for(keras.backend.backend())
 pytestmark = pytest.mark.backends
 
@@ -317,12 +319,6 @@ train:
   log_every: 1
   checkpoint_every: 1
 """
-
-
-def final_checkpoint(run) -> dict[str, np.ndarray]:
-    newest = sorted((run / "checkpoints").glob("ckpt-*.npz"))[-1]
-    with np.load(newest) as archive:
-        return {k: archive[k] for k in archive.files if k != "__meta__"}
 
 
 def test_adaptive_augmentation_and_feature_matching_train_resume_exactly_and_export(runner, write, tmp_path):

@@ -28,6 +28,8 @@ from ganctl_models import DCGAN, GAN, LOSSES  # noqa: E402
 from ganctl_models.dcgan import upsampling_plan  # noqa: E402
 from ganctl_models.losses import smoothed_bce_discriminator_loss  # noqa: E402
 
+from .conftest import final_checkpoint  # noqa: E402
+
 engine_for(keras.backend.backend())  # the engine configures its backend (JAX: quick initialisers)
 pytestmark = pytest.mark.backends
 
@@ -657,12 +659,6 @@ train:
   log_every: 1
   checkpoint_every: 1
 """
-
-
-def final_checkpoint(run) -> dict[str, np.ndarray]:
-    newest = sorted((run / "checkpoints").glob("ckpt-*.npz"))[-1]
-    with np.load(newest) as archive:
-        return {k: archive[k] for k in archive.files if k != "__meta__"}
 
 
 def step_records(run) -> list[dict]:

@@ -43,9 +43,9 @@ def collapsed(value: float, best: float) -> bool:
     return best > 0 and value < COLLAPSE_DROP * best
 
 
-class SampleGrids(Callback):
-    """``samples/epoch-NNNN.png`` every ``train.sample_every`` epochs and after the last one, and
-    ``samples/final.png`` once training completed."""
+class PeriodicGrids(Callback):
+    """A grid named ``epoch-NNNN`` every ``train.sample_every`` epochs and after the last one, and
+    one named ``final`` once training completed; a subclass says what :meth:`write` draws."""
 
     def __init__(self, session: Session, run: RunDir) -> None:
         self.session, self.run = session, run
@@ -58,6 +58,14 @@ class SampleGrids(Callback):
     def on_train_end(self, progress: Progress, completed: bool) -> None:
         if completed:
             self.write("final")
+
+    def write(self, name: str) -> None:
+        raise NotImplementedError
+
+
+class SampleGrids(PeriodicGrids):
+    """``samples/epoch-NNNN.png`` every ``train.sample_every`` epochs and after the last one, and
+    ``samples/final.png`` once training completed."""
 
     def write(self, name: str) -> None:
         """One grid, drawn with the generator's moving average when ``train.ema`` keeps one."""

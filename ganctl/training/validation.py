@@ -28,6 +28,7 @@ from ganctl.session.assemble import Session
 from ganctl.session.data import build_dataset, held_out_section
 from ganctl.training.callbacks import Callback
 from ganctl.training.progress import Reporter
+from ganctl.training.samples import PeriodicGrids
 
 
 @dataclass(frozen=True)
@@ -90,22 +91,14 @@ class HeldOutMeasures:
         return held_out_means(self.engine, self.held_out.dataset)[0]
 
 
-class Reconstructions(Callback):
+class Reconstructions(PeriodicGrids):
     """``samples/reconstructions-epoch-NNNN.png`` beside the sample grids (every
     ``train.sample_every`` epochs and after the last) and ``samples/reconstructions-final.png``
     once training completed: fixed held-out images, each with its reconstruction to its right."""
 
     def __init__(self, session: Session, run: RunDir, measures: HeldOutMeasures) -> None:
-        self.run, self.measures = run, measures
-        self.sample_every = session.recipe.train.sample_every
-
-    def on_epoch_end(self, progress: Progress, means: dict[str, float], last: bool) -> None:
-        if progress.epoch % self.sample_every == 0 or last:
-            self.write(f"epoch-{progress.epoch:04d}")
-
-    def on_train_end(self, progress: Progress, completed: bool) -> None:
-        if completed:
-            self.write("final")
+        super().__init__(session, run)
+        self.measures = measures
 
     def write(self, name: str) -> None:
         held_out = self.measures.held_out
