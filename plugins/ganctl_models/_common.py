@@ -67,8 +67,10 @@ class GANParams(api.Params):
         False,
         description=(
             "Spectral normalisation (Miyato et al. 2018) of every Dense/Conv layer of the "
-            "discriminator: each kernel is divided by its largest singular value, estimated by "
-            "one power iteration per training call."
+            "discriminator that the image passes through: each kernel is divided by its largest "
+            "singular value, estimated by one power iteration per training call. A conditional "
+            "dcgan's label plane (the class's projection to an image channel) is left as it is: "
+            "normalised, it drowned the class in the image and the generator lost its classes."
         ),
     )
     gradient_penalty: float = api.Field(

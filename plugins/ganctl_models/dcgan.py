@@ -136,10 +136,9 @@ class DCGAN(AdversarialModel):
             label = label_input()
             inputs = [images, label]
             plane = embed_label(label, spec.num_classes, p.latent_dim, "d")
-            plane = spectral(
-                keras.layers.Dense(spec.height * spec.width, kernel_regularizer=reg, name="d_label_plane"),
-                p.spectral_norm,
-            )(plane)
+            # Not spectrally normalised: it only projects the class, and normalised it shrank the
+            # class's channel until the discriminator ignored it (docs/quality.md).
+            plane = keras.layers.Dense(spec.height * spec.width, kernel_regularizer=reg, name="d_label_plane")(plane)
             plane = keras.layers.Reshape((spec.height, spec.width, 1), name="d_label_image")(plane)
             x = keras.layers.Concatenate(axis=-1, name="d_image_and_label")([x, plane])
         for step in range(1, k + 1):
