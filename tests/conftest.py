@@ -145,3 +145,24 @@ def final_checkpoint(run: Path) -> dict:
     newest = sorted((run / "checkpoints").glob("ckpt-*.npz"))[-1]
     with np.load(newest) as archive:
         return {k: archive[k] for k in archive.files if k != "__meta__"}
+
+
+def trained_in_two_parts(runner: CliRunner, recipe: Path, out: Path, first: int, total: int) -> dict:
+    """Train ``recipe`` into ``out`` for ``first`` epochs, then resume it to ``total``: the arrays
+    of its final checkpoint (to compare with a run that went straight through)."""
+    from ganctl.cli import app
+
+    result = runner.invoke(app, ["train", str(recipe), "--out", str(out), "-q", "--set", f"train.epochs={first}"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["train", "--resume", str(out), "-q", "--set", f"train.epochs={total}"])
+    assert result.exit_code == 0, result.output
+    return final_checkpoint(out)
+
+
+def assert_same_state(found: dict, expected: dict) -> None:
+    """Two checkpoints' arrays are the same names with bit-identical values."""
+    import numpy as np
+
+    assert found.keys() == expected.keys()
+    for key in expected:
+        np.testing.assert_array_equal(found[key], expected[key], err_msg=key)

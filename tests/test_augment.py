@@ -29,7 +29,7 @@ from ganctl_models.augment import (  # noqa: E402
     translate,
 )
 
-from .conftest import final_checkpoint  # noqa: E402
+from .conftest import assert_same_state, final_checkpoint, trained_in_two_parts  # noqa: E402
 
 engine_for(keras.backend.backend())
 pytestmark = pytest.mark.backends
@@ -338,15 +338,7 @@ def test_adaptive_augmentation_and_feature_matching_train_resume_exactly_and_exp
     assert float(state[p_key]) == pytest.approx(ps[-1])
     assert any(k.endswith("augment_seed/seed_generator_state") for k in state)
 
-    result = runner.invoke(app, ["train", str(recipe), "--out", str(tmp_path / "resumed"), "-q",
-                                 "--set", "train.epochs=1"])
-    assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["train", "--resume", str(tmp_path / "resumed"), "-q", "--set", "train.epochs=2"])
-    assert result.exit_code == 0, result.output
-    resumed = final_checkpoint(tmp_path / "resumed")
-    assert resumed.keys() == state.keys()
-    for key in state:
-        np.testing.assert_array_equal(resumed[key], state[key], err_msg=key)
+    assert_same_state(trained_in_two_parts(runner, recipe, tmp_path / "resumed", 1, 2), state)
 
     result = runner.invoke(app, ["export", str(tmp_path / "straight"), "--onnx"])
     assert result.exit_code == 0, result.output

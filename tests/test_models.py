@@ -28,7 +28,7 @@ from ganctl_models import DCGAN, GAN, LOSSES  # noqa: E402
 from ganctl_models.dcgan import upsampling_plan  # noqa: E402
 from ganctl_models.losses import smoothed_bce_discriminator_loss  # noqa: E402
 
-from .conftest import final_checkpoint  # noqa: E402
+from .conftest import assert_same_state, final_checkpoint, trained_in_two_parts  # noqa: E402
 
 engine_for(keras.backend.backend())  # the engine configures its backend (JAX: quick initialisers)
 pytestmark = pytest.mark.backends
@@ -681,15 +681,7 @@ def test_wgan_gp_r1_and_d_steps_train_through_the_cli_and_resume_exactly(runner,
     assert iterations == {"generator": 6, "discriminator": 12}
 
     # Stopped after the first epoch (3 steps, counter at 6) and resumed: the same final state.
-    result = runner.invoke(app, ["train", str(recipe), "--out", str(tmp_path / "resumed"), "-q",
-                                 "--set", "train.epochs=1"])
-    assert result.exit_code == 0, result.output
-    result = runner.invoke(app, ["train", "--resume", str(tmp_path / "resumed"), "-q", "--set", "train.epochs=2"])
-    assert result.exit_code == 0, result.output
-    resumed = final_checkpoint(tmp_path / "resumed")
-    assert resumed.keys() == state.keys()
-    for key in state:
-        np.testing.assert_array_equal(resumed[key], state[key], err_msg=key)
+    assert_same_state(trained_in_two_parts(runner, recipe, tmp_path / "resumed", 1, 2), state)
 
 
 def test_dcgan_with_label_smoothing_and_penalties_trains_through_the_cli(runner, write, tmp_path):
