@@ -6,6 +6,8 @@ and for every backend), so grids of successive epochs compare, and so do diversi
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 
 from ganctl.runs.checkpoint import Progress
@@ -43,7 +45,7 @@ def collapsed(value: float, best: float) -> bool:
     return best > 0 and value < COLLAPSE_DROP * best
 
 
-class PeriodicGrids(Callback):
+class PeriodicGrids(Callback, ABC):
     """A grid named ``epoch-NNNN`` every ``train.sample_every`` epochs and after the last one, and
     one named ``final`` once training completed; a subclass says what :meth:`write` draws."""
 
@@ -59,8 +61,9 @@ class PeriodicGrids(Callback):
         if completed:
             self.write("final")
 
+    @abstractmethod
     def write(self, name: str) -> None:
-        raise NotImplementedError
+        """Write the grid ``name`` (``epoch-NNNN`` or ``final``)."""
 
 
 class SampleGrids(PeriodicGrids):
