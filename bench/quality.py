@@ -40,6 +40,7 @@ SETUPS = {
     "digits-vae": ("digits-classifier", 360),
     "digits-cvae": ("digits-classifier", 360),
     "fashion-mnist-dcgan": ("fashion-mnist-classifier", 10_000),
+    "fashion-mnist-sngan": ("fashion-mnist-classifier", 10_000),
     # 10 % of Fashion-MNIST (limit: 6000 on both splits): DiffAugment's claim
     "fashion-mnist-diffaugment": ("fashion-mnist-classifier", 6_000),
     # 300 sneakers (classes: [7], limit: 300): fine-tuned vs from scratch

@@ -441,6 +441,36 @@ def test_spectral_norm_wraps_every_dense_and_conv_of_the_discriminator(factory):
         assert np.isfinite(scalar(loss))
 
 
+@pytest.mark.parametrize("factory", [GAN, DCGAN])
+def test_projection_discriminator_adds_the_class_embeddings_inner_product(factory):
+    model = factory(factory.Params(**SMALL[factory], conditional=True, conditioning="projection",
+                                   spectral_norm=True, feature_matching=1.0), DIGITS)
+    d = model.discriminator
+    names = {layer.name for layer in d.layers}
+    assert {"d_projection", "d_logit_and_projection", "d_projection_label_embedding"} <= names
+    assert not names & {"d_label_plane", "d_image_and_label"}  # the class no longer joins the input
+    images, labels, _ = batch(DIGITS)
+    x, y = keras.ops.convert_to_tensor(images), keras.ops.convert_to_tensor(labels)
+    logits = keras.ops.convert_to_numpy(d([x, y]))
+    # logit(x, y) = psi(phi(x)) + <e_y, phi(x)>: rebuilt from the layers' own outputs
+    features_and_logit = keras.Model(d.inputs, [d.get_layer("d_logit_sn").input, d.get_layer("d_logit_sn").output])
+    features, unconditional = (keras.ops.convert_to_numpy(t) for t in features_and_logit([x, y]))
+    table = keras.ops.convert_to_numpy(d.get_layer("d_projection_label_embedding").embeddings)
+    expected = unconditional[:, 0] + np.sum(table[labels] * features, axis=1)
+    np.testing.assert_allclose(logits[:, 0], expected, rtol=1e-4, atol=1e-5)
+    for player in factory.players:  # feature matching finds the features through the projection
+        loss, logs = model.loss(player, images, labels, batch(DIGITS)[2])
+        assert np.isfinite(scalar(loss))
+    assert logs and "feature_matching" in model.loss("generator", images, labels, batch(DIGITS)[2])[1]
+
+
+def test_projection_needs_a_conditional_model():
+    with pytest.raises(pydantic.ValidationError, match="conditional: true"):
+        DCGAN.Params(conditioning="projection")
+    with pytest.raises(pydantic.ValidationError, match="conditioning"):
+        DCGAN.Params(conditional=True, conditioning="dot")
+
+
 SPECTRAL = """\
 name: spectral
 seed: 5
@@ -686,7 +716,7 @@ def test_wgan_gp_r1_and_d_steps_train_through_the_cli_and_resume_exactly(runner,
 
 def test_dcgan_with_label_smoothing_and_penalties_trains_through_the_cli(runner, write, tmp_path):
     recipe = write("smooth.yaml", TECHNIQUES.replace("plugin: gan", "plugin: dcgan").replace("hidden: [16]", "filters: 8")
-                   .replace("loss: wasserstein", "loss: bce\n  label_smoothing: 0.1")
+                   .replace("loss: wasserstein", "loss: bce\n  label_smoothing: 0.1\n  conditioning: projection")
                    .replace("every: 3", "every: 1").replace("epochs: 2", "epochs: 1"))
     result = runner.invoke(app, ["train", str(recipe), "--out", str(tmp_path / "run"), "-q"])
     assert result.exit_code == 0, result.output

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from ganctl.cli import app
+from ganctl.engine.backends import resolve
 
 from .conftest import ROOT, require_fashion_mnist
 
@@ -41,7 +42,8 @@ def test_recipe_trains_on_the_train_split(runner, recipe):
 def test_recipe_trains_a_few_steps(runner, recipe, tmp_path):
     if "fashion-mnist" in recipe.name:
         require_fashion_mnist()
-    short = ["--set", "train.epochs=1", "--set", "train.steps_per_epoch=3"]
+    # on the backend under test, also for a recipe that names its own (its backend: is a default)
+    short = ["--set", "train.epochs=1", "--set", "train.steps_per_epoch=3", "--backend", resolve()[0]]
     source = (yaml.safe_load(recipe.read_text()).get("init") or {}).get("from")
     if source:  # a fine-tuning recipe: first a few steps of the run it starts from, runs/NAME of recipes/NAME.yaml
         pre = ROOT / "recipes" / f"{source.rstrip('/').rsplit('/', 1)[-1]}.yaml"

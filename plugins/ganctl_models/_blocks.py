@@ -51,6 +51,19 @@ def embed_label(label: keras.KerasTensor, num_classes: int, dim: int, prefix: st
     return keras.layers.Embedding(num_classes, dim, name=f"{prefix}_label_embedding")(label)
 
 
+def logits_with_projection(logits: keras.KerasTensor, features: keras.KerasTensor, label: keras.KerasTensor,
+                           num_classes: int) -> keras.KerasTensor:
+    """A projection discriminator's output (Miyato and Koyama 2018): ``logits + <embed(label),
+    features>``, ``[batch, 1]``, with a learned embedding as wide as ``features`` (``[batch, d]``).
+    The embedding is not spectrally normalised (a normalised class path lost its classes:
+    docs/quality.md)."""
+    import keras
+
+    embedded = embed_label(label, num_classes, int(features.shape[-1]), "d_projection")
+    projection = keras.layers.Dot(axes=1, dtype="float32", name="d_projection")([embedded, features])
+    return keras.layers.Add(dtype="float32", name="d_logit_and_projection")([logits, projection])
+
+
 def latent_input(params: Any, spec: api.DataSpec) -> tuple[Any, keras.KerasTensor]:
     """The generator's inputs (``z``, or ``[z, label]``) and the vector its layers start from.
 

@@ -7,7 +7,7 @@ A model subclasses :class:`AdversarialModel` and only says how to build its two 
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from ganctl import api
 
@@ -61,6 +61,15 @@ class GANParams(api.Params):
         description=(
             "Condition both networks on the class label (needs labelled data); the generator "
             "then takes [z, label]."
+        ),
+    )
+    conditioning: Literal["concat", "projection"] = api.Field(
+        "concat",
+        description=(
+            "How a conditional discriminator takes the class: 'concat' (the class joins the input: "
+            "an extra image channel in dcgan, extra features in gan) or 'projection' (Miyato and "
+            "Koyama 2018: the logit gains the inner product of a class embedding with the last "
+            "hidden features; the usual pairing with spectral_norm). Only with conditional: true."
         ),
     )
     spectral_norm: bool = api.Field(
@@ -123,6 +132,15 @@ class GANParams(api.Params):
             "0 or false: off)."
         ),
     )
+
+    @api.model_validator(mode="after")
+    def _projection_needs_classes(self) -> GANParams:
+        if self.conditioning == "projection" and not self.conditional:
+            raise ValueError(
+                "conditioning is 'projection', but the model is not conditional, so there is no class to "
+                "project. Set `conditional: true` (on labelled data), or remove `conditioning`."
+            )
+        return self
 
     @api.model_validator(mode="after")
     def _smoothing_needs_a_cross_entropy(self) -> GANParams:
@@ -259,12 +277,14 @@ class AdversarialModel(api.GenerativeModel):
             )
 
     def _feature_network(self) -> keras.Model:
-        """The discriminator with a second output: the input of its last (logit) layer, the
-        features of feature matching. It shares the discriminator's layers and weights."""
+        """The discriminator with a second output: the input of its logit layer (``d_logit``, or
+        its spectral-norm wrapper), the features of feature matching. It shares the
+        discriminator's layers and weights."""
         import keras
 
         d = self._discriminator
-        return keras.Model(d.inputs, [d.outputs[0], d.layers[-1].input], name="discriminator_features")
+        logit = next(layer for layer in d.layers if layer.name in ("d_logit", "d_logit_sn"))
+        return keras.Model(d.inputs, [d.outputs[0], logit.input], name="discriminator_features")
 
     def _feature_matching(self, images: Any, fake: Any, labels: Any) -> tuple[Any, Any]:
         """The fake images' logits and ``weight * |mean f(real) - mean f(fake)|^2`` (the means over the

@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING, Literal
 
 from ganctl import api
 
-from ._blocks import LEAK, embed_label, image_input, kernel_regularizer, label_input, latent_input, spectral
+from ._blocks import (
+    LEAK,
+    embed_label,
+    image_input,
+    kernel_regularizer,
+    label_input,
+    latent_input,
+    logits_with_projection,
+    spectral,
+)
 from ._common import AdversarialModel, GANParams
 
 if TYPE_CHECKING:
@@ -131,10 +140,11 @@ class DCGAN(AdversarialModel):
         reg = kernel_regularizer(p)
         images = image_input(spec)
         inputs, x = images, self.augmented(images)
-        if p.conditional:
-            # The label becomes one more image channel: embedding -> Dense(H*W) -> [H, W, 1].
-            label = label_input()
+        label = label_input() if p.conditional else None
+        if label is not None:
             inputs = [images, label]
+        if label is not None and p.conditioning == "concat":
+            # The label becomes one more image channel: embedding -> Dense(H*W) -> [H, W, 1].
             plane = embed_label(label, spec.num_classes, p.latent_dim, "d")
             # Not spectrally normalised: it only projects the class, and normalised it shrank the
             # class's channel until the discriminator ignored it (docs/quality.md).
@@ -158,4 +168,6 @@ class DCGAN(AdversarialModel):
         x = keras.layers.Flatten(data_format="channels_last", name="d_flatten")(x)
         logit = keras.layers.Dense(1, kernel_regularizer=reg, dtype="float32", name="d_logit")
         logits = spectral(logit, p.spectral_norm)(x)
+        if label is not None and p.conditioning == "projection":
+            logits = logits_with_projection(logits, x, label, spec.num_classes)
         return keras.Model(inputs, logits, name="discriminator")

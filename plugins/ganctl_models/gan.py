@@ -10,7 +10,16 @@ from typing import TYPE_CHECKING, Annotated
 
 from ganctl import api
 
-from ._blocks import LEAK, embed_label, image_input, kernel_regularizer, label_input, latent_input, spectral
+from ._blocks import (
+    LEAK,
+    embed_label,
+    image_input,
+    kernel_regularizer,
+    label_input,
+    latent_input,
+    logits_with_projection,
+    spectral,
+)
 from ._common import AdversarialModel, GANParams
 
 if TYPE_CHECKING:
@@ -58,9 +67,10 @@ class GAN(AdversarialModel):
         images = image_input(spec)
         inputs = images
         x = keras.layers.Flatten(name="d_flatten")(self.augmented(images))
-        if p.conditional:
-            label = label_input()
+        label = label_input() if p.conditional else None
+        if label is not None:
             inputs = [images, label]
+        if label is not None and p.conditioning == "concat":
             embedded = embed_label(label, spec.num_classes, p.latent_dim, "d")
             x = keras.layers.Concatenate(name="d_image_and_label")([x, embedded])
         for i, width in enumerate(reversed(p.hidden)):
@@ -70,4 +80,6 @@ class GAN(AdversarialModel):
                 x = keras.layers.Dropout(p.dropout, name=f"d_dropout_{i}")(x)
         logit = keras.layers.Dense(1, kernel_regularizer=reg, dtype="float32", name="d_logit")
         logits = spectral(logit, p.spectral_norm)(x)
+        if label is not None and p.conditioning == "projection":
+            logits = logits_with_projection(logits, x, label, spec.num_classes)
         return keras.Model(inputs, logits, name="discriminator")
