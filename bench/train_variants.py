@@ -259,25 +259,26 @@ def plain_torch(recipe: Any, spec: Any, fresh_z: bool, images_nhwc: Any) -> tupl
             return self.logit(self.down(x))
 
     torch.manual_seed(L["seed"])
-    net_g, net_d = Generator(), Discriminator()
+    device = "cuda" if torch.cuda.is_available() else "cpu"  # on a GPU machine: the eager loop on the GPU
+    net_g, net_d = Generator().to(device), Discriminator().to(device)
     opt_g = torch.optim.Adam(net_g.parameters(), lr=L["lr"], betas=L["betas"])
     opt_d = torch.optim.Adam(net_d.parameters(), lr=L["lr"], betas=L["betas"])
     criterion = nn.BCEWithLogitsLoss()
     batch = L["batch"]
-    real = torch.from_numpy(images_nhwc).permute(0, 3, 1, 2).contiguous()  # the loader's NCHW batch
-    ones, zeros = torch.ones(batch, 1), torch.zeros(batch, 1)
+    real = torch.from_numpy(images_nhwc).permute(0, 3, 1, 2).contiguous().to(device)  # the loader's NCHW batch
+    ones, zeros = torch.ones(batch, 1, device=device), torch.zeros(batch, 1, device=device)
 
     def iteration(step: int) -> list[float]:
         # D step: real -> 1, fake (detached) -> 0
         net_d.zero_grad(set_to_none=True)
-        fake = net_g(torch.randn(batch, L["latent"]))
+        fake = net_g(torch.randn(batch, L["latent"], device=device))
         err_d = criterion(net_d(real), ones) + criterion(net_d(fake.detach()), zeros)
         err_d.backward()
         opt_d.step()
         # G step: non-saturating, fake -> 1
         net_g.zero_grad(set_to_none=True)
         if fresh_z:
-            fake = net_g(torch.randn(batch, L["latent"]))
+            fake = net_g(torch.randn(batch, L["latent"], device=device))
         err_g = criterion(net_d(fake), ones)
         err_g.backward()
         opt_g.step()

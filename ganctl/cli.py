@@ -17,6 +17,7 @@ from ganctl.commands import (
     evaluate,
     export,
     generate,
+    launch,
     plugins,
     recipe,
     report,
@@ -58,6 +59,7 @@ def _root(
 plugins.register(app)
 doctor.register(app)
 train.register(app)
+launch.register(app)
 generate.register(app)
 export.register(app)
 evaluate.register(app)

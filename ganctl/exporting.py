@@ -286,15 +286,30 @@ def export_after_training(session: Session, host: PluginHost, run: RunDir, step:
             step = best.progress.step
     results = []
     with engine.averaged():
+        exported = float32_twin(session, host) if session.recipe.export else session
         for index, section in enumerate(session.recipe.export):
             name, exporter = make_exporter(host, section, source=f"{run.recipe_path}: export[{index}]")
             try:
-                results.append(export(session, run, step, name, exporter))
+                results.append(export(exported, run, step, name, exporter))
             except GanctlError as exc:
                 exc.message = (f"training finished and saved its checkpoint, but export[{index}] ({name}) failed: "
                                f"{exc.message} Retry with: ganctl export {run.path} --format {name}")
                 raise
     return results
+
+
+def float32_twin(session: Session, host: PluginHost) -> Session:
+    """``session`` itself when its model is float32; else the model rebuilt in float32 (a session
+    for sampling, on the same backend) with the weights ``session``'s holds now (the moving average
+    inside ``engine.averaged()``), cast to float32: exports are float32 whatever ``train.precision``."""
+    if session.precision == "float32":
+        return session
+    from ganctl.session.assemble import open_session
+
+    twin = open_session(session.recipe, host, session.backend, spec=session.spec, precision="float32")
+    twin.engine.load_model_state(session.engine.state_arrays())
+    twin.engine.weights = session.engine.weights
+    return twin
 
 
 def check_exporters(session: Session, host: PluginHost) -> None:

@@ -53,6 +53,7 @@ def doctor(
     report["plugins"] = [{"name": p.name, "distribution": p.distribution, "version": p.version,
                           "status": p.status, "error": p.error} for p in host.plugins]
     report["inference"] = _inference_report()
+    report["accelerator"] = _accelerator_report(report["installed_backends"], report["inference"]["packages"])
     report["exporters"] = _exporters_report(host, name)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
@@ -73,6 +74,11 @@ def doctor(
                                       f"{report['backend_install']}", style="red"))
     table.add_row("installed backends", ", ".join(report["installed_backends"]) or "none")
     table.add_row("devices", ", ".join(report["devices"]) or f"none: the {name} backend is not installed")
+    accelerator = report["accelerator"]
+    table.add_row("NVIDIA GPUs", ", ".join(accelerator["gpus"]) or "none found: training runs on the CPU")
+    for what, check in accelerator["checks"].items():
+        table.add_row(f"{what} on the GPU", "yes" if check["usable"] else Text(
+            f"no: {check['problem']}. Fix: {check['fix']}", style="red"))
     loaded = [p["name"] for p in report["plugins"] if p["status"] == "loaded"]
     failed = [f"{p['name']}: {p['error']}" for p in report["plugins"] if p["status"] == "failed"]
     table.add_row("plugins loaded", ", ".join(loaded) or "none")
@@ -114,6 +120,29 @@ def _inference_report() -> dict[str, Any]:
         status = probe_provider(provider)
         providers[provider] = {"available": status.available, "reason": status.reason}
     return {"packages": packages, "problem": problem, "providers": providers}
+
+
+def _accelerator_report(installed: list[str], ort_packages: dict[str, str]) -> dict[str, Any]:
+    """The machine's NVIDIA GPUs (found without CUDA) and, when there is one, whether each installed
+    backend and onnxruntime can use it, with the command that fixes each that cannot."""
+    from ganctl.engine import gpu
+    from ganctl.inference.nvidia import gpus
+
+    found = gpus()
+    checks: dict[str, dict[str, Any]] = {}
+    if found:
+        checks = {backend: gpu.check(backend) for backend in installed}
+        if "onnxruntime-gpu" not in ort_packages:
+            checks["onnxruntime"] = {"usable": False, "fix": gpu.ORT_GPU_INSTALL,
+                                     "problem": "onnxruntime is the CPU-only build"}
+        else:
+            from ganctl.inference.providers import probe_provider
+
+            status = probe_provider("cuda")
+            checks["onnxruntime"] = {"usable": status.available, "problem": status.reason or None,
+                                     "fix": None if status.available else
+                                     "install the libraries named above (or: pip install 'onnxruntime-gpu[cuda,cudnn]')"}
+    return {"gpus": found, "checks": checks}
 
 
 def _exporters_report(host: Any, backend: str) -> dict[str, str | None]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,25 @@ BACKEND_HELP = "Keras backend: jax, tensorflow or torch (beats the recipe's back
 
 
 def register(app: typer.Typer) -> None:
-    app.command("train")(train)
+    app.command("train")(_leaving(train))
+
+
+def _leaving(command: Callable[..., Any]) -> Callable[..., Any]:
+    """A process of a group that stops on an error leaves at once (its message is printed): JAX's
+    shutdown barrier at exit would wait for the processes that are gone."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except typer.Exit as exc:
+            from ganctl.engine.jax.processes import joined, leave
+
+            if exc.exit_code and joined():
+                leave(exc.exit_code)
+            raise
+
+    return wrapper
 
 
 def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
@@ -84,6 +104,31 @@ def _stopped(stop: Any, run: Any) -> Any:
     return error
 
 
+def _join(group: Any, recipe: Any, backend: str, resume: Path | None) -> Any:
+    """Start the process group (a no-op for one process): checked first, then joined, then every
+    process must have resolved the same recipe (and run to resume) on the same backend."""
+    from ganctl.engine.jax import processes
+    from ganctl.runs.rundir import recipe_hash
+
+    processes.check(group, backend, recipe.train.batch_size, str(recipe.source))
+    if not group.many:
+        return group
+    group = processes.start(group)
+    processes.check(group, backend, recipe.train.batch_size, str(recipe.source))  # a cluster's count is known now
+    processes.agree("recipe", f"{recipe_hash(recipe.to_dict())} {backend} {resume.resolve() if resume else 'new'}")
+    return group
+
+
+def _processes_info(group: Any, run: Any) -> dict[str, Any]:
+    """run.json's ``processes`` (the group and every process's devices): only for a run trained as
+    several processes, and cleared when such a run is resumed as one."""
+    from ganctl.engine.jax import processes
+
+    if group.many:
+        return {"processes": processes.describe()}
+    return {"processes": None} if run.path.joinpath("run.json").is_file() and "processes" in run.read_info() else {}
+
+
 @guarded
 def train(
     recipe_file: Path = typer.Argument(None, metavar="RECIPE", help="The recipe (YAML).", show_default=False),
@@ -92,16 +137,25 @@ def train(
     backend: str = typer.Option(None, "--backend", help=BACKEND_HELP),
     out_dir: Path = typer.Option(None, "--out", help="Run directory to create (default: OUTPUT/NAME-TIMESTAMP)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress display; print only the run directory."),
+    coordinator: str = typer.Option(None, "--coordinator", metavar="HOST:PORT",
+                                    help="Train as one of several processes (JAX; docs/training.md): process 0's address "
+                                         "(env GANCTL_COORDINATOR)."),
+    num_processes: int = typer.Option(None, "--num-processes", metavar="N",
+                                      help="With --coordinator: how many processes (env GANCTL_NUM_PROCESSES)."),
+    process_id: int = typer.Option(None, "--process-id", metavar="I",
+                                   help="With --coordinator: this one's id, 0 to N-1; 0 writes the run "
+                                        "(env GANCTL_PROCESS_ID)."),
 ) -> None:
     """Train a recipe's model, writing checkpoints, sample grids and metrics to a run directory."""
     from ganctl import interrupts
+    from ganctl.engine.jax.processes import requested
     from ganctl.errors import ConfigError
 
     if resume is not None and out_dir is not None:
         raise ConfigError("--out makes a new run; with --resume the run directory is the one resumed.")
     if resume is None and recipe_file is None:
         raise ConfigError("give a recipe to train (ganctl train RECIPE), or a run to continue (--resume RUN_DIR).")
-    state: dict[str, Any] = {}  # the run directory, once there is one
+    state: dict[str, Any] = {"group": requested(coordinator, num_processes, process_id)}  # and the run directory
     try:
         _train(recipe_file, resume, set_, backend, out_dir, quiet, state)
     except interrupts.Interrupt as stop:
@@ -113,6 +167,7 @@ def _train(recipe_file: Path | None, resume: Path | None, set_: list[str], backe
            out_dir: Path | None, quiet: bool, state: dict[str, Any]) -> None:
     from ganctl import interrupts
     from ganctl.engine import backends
+    from ganctl.engine.jax import processes
     from ganctl.errors import ConfigError, DataError
     from ganctl.evaluation.metrics import check_metrics
     from ganctl.exporting import check_exporters, export_after_training
@@ -121,6 +176,7 @@ def _train(recipe_file: Path | None, resume: Path | None, set_: list[str], backe
     from ganctl.runs.rundir import RunDir
     from ganctl.session.assemble import open_session
     from ganctl.session.provenance import check_same_data, fingerprint, resolve_locations
+    from ganctl.training import followers
     from ganctl.training.finetune import init_weights, reapply
     from ganctl.training.loop import Trainer
     from ganctl.training.progress import reporter
@@ -134,6 +190,7 @@ def _train(recipe_file: Path | None, resume: Path | None, set_: list[str], backe
         recipe = load_recipe(recipe_file, host, set_)
         chosen, _ = backends.resolve(backend, recipe.backend)
     recipe, locations = resolve_locations(recipe, host)  # a run resumes from any directory
+    group = state["group"] = _join(state["group"], recipe, chosen, resume)  # before anything uses a device
 
     try:
         session = open_session(recipe, host, chosen)
@@ -145,10 +202,14 @@ def _train(recipe_file: Path | None, resume: Path | None, set_: list[str], backe
         raise
     check_exporters(session, host)  # an export that cannot run should stop us before training, not after
     check_metrics(session, host)  # a metric that cannot run should stop us before training, not after
+    quiet = quiet or not group.writer  # process 0 speaks for the group
     trainer = Trainer(session, reporter(quiet, recipe.train.log_every, stdout()), host)
+    trainer.share = (group.index, group.count)
     if resume is not None:
+        run = run if group.writer else followers.resumed_run(group.index, run, processes.on_leave)
         state["run"] = run
-        run.update_info(**{k: v for k, v in run_info(session, {}).items() if k in ("ganctl", "keras", "devices")})
+        run.update_info(**{k: v for k, v in run_info(session, {}).items() if k in ("ganctl", "keras", "devices")},
+                        **_processes_info(group, run))
         info = run.read_info()
         check_same_data(info.get("data_fingerprint"), session.dataset, str(run.path), locations)
         trainer.use(run)
@@ -173,10 +234,12 @@ def _train(recipe_file: Path | None, resume: Path | None, set_: list[str], backe
         run.write_recipe(recipe.to_dict())  # train.epochs may have grown, the data may have moved
     else:
         initialised = init_weights(session)  # checked before the run directory exists
-        run = RunDir.create(recipe.output, recipe.name, recipe.to_dict(), out_dir)
+        run = (RunDir.create(recipe.output, recipe.name, recipe.to_dict(), out_dir) if group.writer
+               else followers.new_run(group.index, recipe.name, recipe.to_dict(), processes.on_leave))
         state["run"] = run
         plugins = {p.name: f"{p.distribution} {p.version}" for p in host.plugins if p.status == "loaded"}
-        run.write_info({**run_info(session, plugins), "epochs": recipe.train.epochs, "data_locations": locations,
+        run.write_info({**run_info(session, plugins), **_processes_info(group, run),
+                        "epochs": recipe.train.epochs, "data_locations": locations,
                         "data_fingerprint": fingerprint(session.dataset),
                         **({"init": initialised} if initialised else {})})
         trainer.use(run)
@@ -188,14 +251,26 @@ def _train(recipe_file: Path | None, resume: Path | None, set_: list[str], backe
             source = run.read_info()["init"]
             typer.echo(f"init: {', '.join(source['players'])} from {source['from']} (step {source['step']}, "
                        f"{source['checkpoint']} checkpoint{', with optimizer state' if source['optimizer'] else ''})")
-    outcome = trainer.fit(start)
-    late = interrupts.requested()  # a signal during the last epoch's work: the run completed anyway
-    if late is not None and recipe.export:  # stop before the exports, as a signal during them would
-        raise _stopped(interrupts.Interrupt(late), run)
-    for result in export_after_training(session, host, run, outcome.progress.step):
-        if not quiet:
-            typer.echo(f"exported {result.format}: {result.path} (max abs difference from Keras {result.max_abs_diff:.2g})")
+    try:
+        outcome = trainer.fit(start)
+        late = interrupts.requested()  # a signal during the last epoch's work: the run completed anyway
+        if late is not None and recipe.export:  # stop before the exports, as a signal during them would
+            raise _stopped(interrupts.Interrupt(late), run)
+        for result in export_after_training(session, host, run, outcome.progress.step):
+            if not quiet:
+                typer.echo(f"exported {result.format}: {result.path} (max abs difference from Keras "
+                           f"{result.max_abs_diff:.2g})")
+    except Exception as exc:  # in a group: another process stopped, so a collective failed
+        if not processes.lost(exc):
+            raise
+        error = processes.error_of(exc)
+        if group.writer:
+            error.message += (f" {run.path} keeps its checkpoints ({trainer.checkpoints.kept()}); continue with: "
+                              f"ganctl train --resume {run.path} (as one process or several)")
+        raise error from None
     interrupts.finished()  # nothing is left but printing and exiting: a late signal changes nothing
+    if not group.writer:
+        return
     if quiet:
         typer.echo(str(run.path))
     elif session.model.kind == "generator":

@@ -56,6 +56,36 @@ def resolve_jit(setting: str | bool, backend: str) -> bool:
     return backend in ("jax", "tensorflow")
 
 
+def placement(devices: int | str | None, batch_size: int, backend: str, source: str) -> object | None:
+    """The JAX engine's placement for ``train.distribution.devices`` (None: one device), with
+    Keras's distribution set for the model about to be built (and cleared when there is none).
+    ConfigError, naming ``source``, for a distribution on another backend, more devices than
+    exist, or a batch that does not split evenly over them."""
+    if backend != "jax":
+        if devices is not None:
+            raise ConfigError(
+                f"{source}: train.distribution splits the batch over several devices on the JAX backend only "
+                f"(keras.distribution), and this run uses {backend}. Train with the JAX backend (--backend jax), "
+                "or remove train.distribution to train on one device."
+            )
+        return None
+    from ganctl.engine.jax.distribution import placement_for
+
+    try:
+        found = placement_for(devices)
+    except ConfigError as exc:
+        placement_for(None)  # no earlier session's distribution stays set
+        raise ConfigError(f"{source}: {exc}") from None
+    if found is not None and batch_size % found.devices:
+        placement_for(None)
+        raise ConfigError(
+            f"{source}: train.batch_size {batch_size} does not split evenly over the {found.devices} devices of "
+            f"train.distribution (devices: {devices}); set batch_size to a multiple of {found.devices}, or set "
+            "train.distribution.devices to a number that divides it."
+        )
+    return found
+
+
 def install_command(backend: str) -> str:
     """The command that installs ``backend`` for ganctl."""
     return _INSTALL[backend]

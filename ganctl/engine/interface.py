@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -129,14 +129,14 @@ class Engine(ABC):
     def average_player(self) -> str | None:
         """The player whose optimizer keeps the moving average of the generator's weights
         (Keras's ``use_ema``, set by ``train.ema``); None when there is none."""
-        return next((p for p in self.model.players if getattr(self.optimizers[p], "use_ema", False)), None)
+        return next((p for p in self.model.players if getattr(_inner(self.optimizers[p]), "use_ema", False)), None)
 
     def average_pairs(self) -> list[tuple[Any, Any]]:
         """``(weight, its moving average)`` for each trainable weight of the generator; [] without one."""
         player = self.average_player
         if player is None:
             return []
-        optimizer = self.optimizers[player]
+        optimizer = _inner(self.optimizers[player])
         generator = {id(v) for v in self.model.generator.trainable_variables}  # type: ignore[attr-defined]
         return [(variable, average) for variable, average in
                 zip(optimizer._trainable_variables, optimizer._model_variables_moving_average, strict=True)
@@ -181,9 +181,15 @@ class Engine(ABC):
         import keras
 
         self.sync()
-        return {name: np.asarray(keras.ops.convert_to_numpy(v.value)) for name, v in self.state_variables().items()}
+        return {name: storable(keras.ops.convert_to_numpy(v.value)) for name, v in self.state_variables().items()}
 
     # -- steps ----------------------------------------------------------------------------------
+
+    def stage(self, images: np.ndarray, labels: np.ndarray | None, latents: list[np.ndarray]) -> tuple[Any, Any, Any]:
+        """Start copying a step's inputs to the device, ahead of the step (``train.prefetch``; called
+        from the feeding thread, :mod:`ganctl.training.feed`); returns them as :meth:`step` takes
+        them. The values are unchanged. By default they stay NumPy and the step copies them."""
+        return images, labels, latents
 
     def step(self, player: str, images: np.ndarray, labels: np.ndarray | None, z: np.ndarray) -> dict[str, float]:
         """One update of ``player`` on a batch; returns its logged values as floats."""
@@ -192,6 +198,47 @@ class Engine(ABC):
     def to_host(self, logs: Mapping[str, Any]) -> dict[str, float]:
         """Logged values as Python floats (this waits for the step to finish)."""
         return {key: float(value) for key, value in logs.items()}
+
+    def steps(self, plan: Sequence[str], inputs: Sequence[tuple[Any, Any, Sequence[Any]]]) -> list[dict[str, np.ndarray]]:
+        """k consecutive steps in one call (``train.steps_per_execution``). ``plan``: one step's
+        updates, the player of each in order; ``inputs``: each step's ``(images, labels, latents)``
+        as :meth:`stage` returns them, one latent array per update of the plan. Returns, per update
+        of the plan, its logged values over the k steps (NumPy ``[k]``); this waits for the steps."""
+        return [{key: np.asarray(value) for key, value in logs.items()} for logs in self._fused_steps(tuple(plan), inputs)]
+
+    def _fused_steps(self, plan: tuple[str, ...], inputs: Sequence[tuple[Any, Any, Sequence[Any]]]) -> list[Any]:
+        """What :meth:`steps` computes: per update of the plan, its values over the k steps (arrays
+        or lists). By default the single step in a loop (PyTorch, engines that do not compile, JAX
+        over several devices): exactly the updates of k calls of :meth:`step`."""
+        found: list[list[Mapping[str, Any]]] = [[] for _ in plan]
+        for images, labels, latents in inputs:
+            for j, player in enumerate(plan):
+                found[j].append(self._player_step(player, images, labels, latents[j]))
+        hosted = [[self.to_host(logs) for logs in each] for each in found]  # after every step was dispatched
+        return [{key: [logs[key] for logs in each] for key in each[0]} for each in hosted]
+
+    def loss_scale(self, player: str, values: Sequence[Any] | None = None) -> Any:
+        """The dynamic loss scale of ``player``'s optimizer when it is a ``LossScaleOptimizer``
+        (``train.precision: mixed_float16``), else None: the variable, or with ``values`` (the
+        optimizer's variables' values, where the engine keeps them apart) its value among them."""
+        optimizer = self.optimizers[player]
+        if not hasattr(optimizer, "inner_optimizer"):
+            return None
+        if values is None:
+            return optimizer.dynamic_scale
+        index = next(i for i, v in enumerate(optimizer.variables) if v is optimizer.dynamic_scale)
+        return values[index]
+
+    def scaled_loss(self, player: str, loss: Any, values: Sequence[Any] | None = None) -> Any:
+        """What a step differentiates for ``player``: ``loss`` times the loss scale under
+        mixed_float16 (the optimizer divides the gradients by it again and skips an update whose
+        gradients overflowed), ``loss`` itself otherwise. Logged values stay unscaled."""
+        scale = self.loss_scale(player, values)
+        if scale is None:
+            return loss
+        import keras
+
+        return keras.ops.multiply(loss, scale)
 
     @abstractmethod
     def _player_step(self, player: str, images: Any, labels: Any, z: Any) -> Mapping[str, Any]:
@@ -274,6 +321,31 @@ def _tensors(images: np.ndarray, labels: np.ndarray | None) -> tuple[Any, Any]:
 
     return (keras.ops.convert_to_tensor(images),
             None if labels is None else keras.ops.convert_to_tensor(labels, dtype="int32"))
+
+
+def stacked(inputs: Sequence[tuple[Any, Any, Sequence[Any]]]) -> tuple[Any, Any, Any]:
+    """k steps' inputs (``Engine.steps``) stacked: images ``[k, B, ...]``, labels ``[k, B]`` or None,
+    latents ``[k, updates, B, dim]``; NumPy stays NumPy, inputs already on the device stay there."""
+    import keras
+
+    def stack(values: Sequence[Any]) -> Any:
+        return np.stack(values) if all(isinstance(v, np.ndarray) for v in values) else keras.ops.stack(values)
+
+    return (stack([images for images, _, _ in inputs]),
+            None if inputs[0][1] is None else stack([labels for _, labels, _ in inputs]),
+            stack([stack(list(latents)) for _, _, latents in inputs]))
+
+
+def _inner(optimizer: Any) -> Any:
+    """The optimizer inside a ``LossScaleOptimizer`` (mixed_float16), or ``optimizer`` itself."""
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+def storable(value: Any) -> np.ndarray:
+    """A state value as NumPy for a checkpoint: bfloat16 (``train.precision: bfloat16``), which
+    ``.npz`` files cannot hold, as float32, exactly; loading assigns it back as bfloat16."""
+    array = np.asarray(value)
+    return array.astype(np.float32) if array.dtype.name == "bfloat16" else array
 
 
 _AUTO_SEED = re.compile(r"\bseed_generator_\d+\b")

@@ -144,3 +144,32 @@ def needs(sonames: Sequence[str]) -> str:
             products.setdefault(owner, []).append(soname)
     parts = [f"{owner} ({', '.join(names)})" for owner, names in products.items()]
     return ", ".join(parts[:-1]) + f" and {parts[-1]}" if len(parts) > 1 else "".join(parts) or "its libraries"
+
+
+# -- the GPUs, without CUDA -----------------------------------------------------------------------
+
+
+def gpus() -> list[str]:
+    """The NVIDIA GPUs of this machine by name, found without loading CUDA or any framework: the
+    driver's /proc/driver/nvidia/gpus, else ``nvidia-smi -L``, else the /dev/nvidia* device files;
+    [] when there is none."""
+    import subprocess
+
+    found = []
+    for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
+        try:
+            model = next((line.split(":", 1)[1].strip() for line in info.read_text().splitlines()
+                          if line.startswith("Model:")), "")
+        except OSError:
+            model = ""
+        found.append(model or f"an NVIDIA GPU ({info.parent.name})")
+    if found:
+        return found
+    try:
+        listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+        names = [m.group(1) for m in re.finditer(r"^GPU \d+: (.+?)(?: \(UUID|$)", listed.stdout, re.MULTILINE)]
+        if listed.returncode == 0 and names:
+            return names
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return [f"an NVIDIA GPU ({device.name})" for device in sorted(Path("/dev").glob("nvidia[0-9]*"))]

@@ -10,6 +10,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictInt,
     ValidationError,
     field_validator,
     model_validator,
@@ -17,6 +18,7 @@ from pydantic import (
 
 from ganctl.engine.backends import BACKENDS
 from ganctl.recipe.messages import NestedError
+from ganctl.recipe.precision import Precision, check_precision_name
 
 
 class _Strict(BaseModel):
@@ -159,6 +161,23 @@ class KeepBest(_Strict):
     mode: Literal["min", "max"] = Field("min", description="min: lower is better (fid); max: higher is better.")
 
 
+class DistributionConfig(_Strict):
+    """Split each step's batch over several devices of one process (JAX only)."""
+
+    devices: Literal["auto"] | StrictInt = Field(
+        "auto", json_schema_extra={"minimum": 1},
+        description="How many devices the batch is split over: auto (all of them) or a number.",
+    )
+
+    @field_validator("devices", mode="before")
+    @classmethod
+    def _device_count(cls, value: Any) -> Any:
+        if value != "auto" and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ValueError(f"devices is the number of devices the batch is split over, 1 or more, got {value!r}; "
+                             "use a whole number such as 2, or auto for every device")
+        return value
+
+
 class TrainConfig(_Strict):
     """How long and how to train, and how often to write samples and checkpoints."""
 
@@ -177,6 +196,20 @@ class TrainConfig(_Strict):
     jit: Literal["auto"] | bool = Field(
         "auto", description="Compile steps: auto picks the fastest per backend and device."
     )
+    prefetch: Literal["auto"] | StrictInt = Field(
+        "auto", json_schema_extra={"minimum": 0, "maximum": 16},
+        description=(
+            "Prepare the next N steps' batches and latents in a background thread and start their copy to the "
+            "device during the current step (0: off); auto: 2 on a GPU, 0 on CPUs. Results are the same."
+        ),
+    )
+    steps_per_execution: StrictInt = Field(
+        1, json_schema_extra={"minimum": 1},
+        description=(
+            "Steps run per call into the backend (JAX, TensorFlow: k steps in one compiled function), to cut "
+            "per-step overhead on small models; an epoch's last call takes what is left. Same results, up to rounding."
+        ),
+    )
     sample_every: int = Field(1, ge=1, description="Write a sample grid every N epochs.")
     checkpoint_every: int = Field(1, ge=1, description="Write a checkpoint every N epochs.")
     keep_checkpoints: int = Field(3, ge=1, description="How many recent checkpoints to keep.")
@@ -191,6 +224,42 @@ class TrainConfig(_Strict):
             "null: none); sample grids, metrics, generate, evaluate and export use it unless --weights raw."
         ),
     )
+    precision: Precision = Field(
+        "float32",
+        description=(
+            "Numeric precision of the networks (Keras dtype policy): float32; mixed_bfloat16 or mixed_float16 "
+            "(compute in 16 bits, weights float32; float16 adds loss scaling); bfloat16 (weights too). "
+            "Losses and last layers stay float32; generate, evaluate and exports are float32."
+        ),
+    )
+
+    distribution: DistributionConfig | None = Field(
+        None, description=(
+            "Split each step's batch over several devices, JAX only ({devices: auto} or {devices: 2}; null: one "
+            "device). batch_size is the global batch; it must divide evenly over the devices."
+        ),
+    )
+
+    @field_validator("prefetch")
+    @classmethod
+    def _prefetch_depth(cls, value: str | int) -> str | int:
+        if value != "auto" and not 0 <= value <= 16:
+            raise ValueError(f"prefetch is the number of steps prepared ahead, 0 to 16, got {value}; use 2 "
+                             "(double buffering), 0 to prepare each step in the loop, or auto")
+        return value
+
+    @field_validator("steps_per_execution")
+    @classmethod
+    def _steps_per_execution(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"steps_per_execution is the number of steps run per call, 1 or more, got {value}; "
+                             "use 1 (one step per call, the default) or more, e.g. 8, to fuse steps")
+        return value
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision_name(cls, value: Any) -> Any:
+        return check_precision_name(value)
 
     @field_validator("ema")
     @classmethod
@@ -201,6 +270,16 @@ class TrainConfig(_Strict):
                 "close to 1 such as 0.999 (each step keeps that fraction of the average), or null for none"
             )
         return value
+
+    @model_validator(mode="after")
+    def _batch_over_devices(self) -> TrainConfig:
+        devices = None if self.distribution is None else self.distribution.devices
+        if isinstance(devices, int) and self.batch_size % devices:
+            raise ValueError(
+                f"batch_size {self.batch_size} does not split evenly over distribution.devices {devices}; "
+                f"use a batch_size that is a multiple of {devices} (e.g. {max(1, self.batch_size // devices) * devices})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_overrides(self) -> TrainConfig:
@@ -224,6 +303,14 @@ class TrainConfig(_Strict):
         out["optimizers"] = {p: self.optimizer_for(p).to_dict() for p in self.optimizers}
         if self.ema is None:  # runs without an average keep their resolved recipe
             out.pop("ema")
+        if self.precision == "float32":  # and so do runs in full precision
+            out.pop("precision")
+        if self.distribution is None:  # and so do runs on one device
+            out.pop("distribution")
+        if self.prefetch == "auto":  # and so do runs that leave feeding as it is
+            out.pop("prefetch")
+        if self.steps_per_execution == 1:  # and so do runs that take one step per call
+            out.pop("steps_per_execution")
         return out
 
 

@@ -92,7 +92,8 @@ def open_trained(path: Path, host: PluginHost, backend: str | None = None, which
     info = run.read_info()
     recipe = load_recipe(run.recipe_path, host)
     chosen, _ = backends.resolve(backend or info["backend"])
-    session = open_session(recipe, host, chosen, spec=spec_from_dict(info["data_spec"]))
+    # float32 whatever train.precision trained it: samples, evaluations and exports at full precision
+    session = open_session(recipe, host, chosen, spec=spec_from_dict(info["data_spec"]), precision="float32")
     engine = session.engine
     expected = engine.model_shapes()
     best_folder = run.best_checkpoints

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ganctl.api import ClassifierModel, Dataset, DataSpec, GenerativeModel, Model
-from ganctl.engine.backends import activate, resolve_jit
+from ganctl.engine.backends import activate, placement, resolve_jit
 from ganctl.errors import ConfigError
 from ganctl.plugins import PluginHost
 from ganctl.recipe.load import Recipe
@@ -25,6 +25,8 @@ class Session:
     model: Model
     engine: Any
     jit: bool
+    precision: str = "float32"
+    """The dtype policy the model was built under (``train.precision``, or float32 when opened for export)."""
 
 
 def build_model(recipe: Recipe, spec: DataSpec, host: PluginHost) -> Model:
@@ -36,25 +38,43 @@ def build_model(recipe: Recipe, spec: DataSpec, host: PluginHost) -> Model:
                       expected=(GenerativeModel, ClassifierModel))
 
 
-def open_session(recipe: Recipe, host: PluginHost, backend: str, spec: DataSpec | None = None) -> Session:
-    """Build a session; with ``spec`` given the data is not loaded (for sampling a run)."""
+def open_session(recipe: Recipe, host: PluginHost, backend: str, spec: DataSpec | None = None,
+                 precision: str | None = None) -> Session:
+    """Build a session; with ``spec`` given the data is not loaded (for sampling a run).
+    ``precision``: the dtype policy to build the model under instead of ``train.precision``."""
     activate(backend)
     from ganctl.engine import engine_for
     from ganctl.session.freeze import freeze_layers
     from ganctl.session.optimizers import make_optimizer
+    from ganctl.session.precision import check_precision, loss_scaled, policy
 
     engine_module = engine_for(backend)  # before any variable exists: engines may configure the backend
+    precision = recipe.train.precision if precision is None else precision
+    check_precision(precision, backend, str(recipe.source))  # before anything is loaded or written
+    # train.distribution: Keras's distribution is set before the model's variables exist (so they are
+    # created replicated) and cleared for every other session. Only training splits batches; a run opened
+    # to sample, evaluate or export uses one device, whatever devices it was trained on.
+    distribution = recipe.train.distribution if spec is None else None
+    devices = None if distribution is None else distribution.devices
+    if devices is None and spec is None and backend == "jax":
+        from ganctl.engine.jax.processes import current
+
+        devices = "auto" if current().many else None  # several processes: the batch over all their devices
+    placed = placement(devices, recipe.train.batch_size, backend, str(recipe.source))
     dataset = build_dataset(recipe.data, host) if spec is None else None
     spec = dataset.spec if dataset is not None else spec
     assert spec is not None
-    model = build_model(recipe, spec, host)
+    with policy(precision):  # float32 again afterwards: no other session inherits it
+        model = build_model(recipe, spec, host)
     freeze_layers(recipe, model)  # before the optimizers and the engine take the trainable weights
     averaged = average_player(recipe, model) if recipe.train.ema is not None else None
     optimizers = {p: make_optimizer(recipe.train.optimizer_for(p), f"{p}_optimizer",
-                                    recipe.train.ema if p == averaged else None) for p in model.players}
+                                    recipe.train.ema if p == averaged else None,
+                                    loss_scaled(recipe.train.precision))  # the run's optimizer state, always
+                  for p in model.players}
     jit = resolve_jit(recipe.train.jit, backend)
-    engine = engine_module.Engine(model, optimizers, jit)
-    return Session(recipe, backend, spec, dataset, model, engine, jit)
+    engine = engine_module.Engine(model, optimizers, jit, **({} if placed is None else {"placement": placed}))
+    return Session(recipe, backend, spec, dataset, model, engine, jit, precision)
 
 
 def average_player(recipe: Recipe, model: Model) -> str:

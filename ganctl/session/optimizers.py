@@ -76,7 +76,7 @@ def scheduled_rates(optimizers: Mapping[str, Any], updates: Mapping[str, int]) -
 
     out: dict[str, float] = {}
     for player, optimizer in optimizers.items():
-        schedule = getattr(optimizer, "_learning_rate", None)
+        schedule = getattr(unwrapped(optimizer), "_learning_rate", None)
         if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
             rate = schedule(np.asarray(updates.get(player, 0), dtype="int64"))
             out[f"{player}/lr"] = float(keras.ops.convert_to_numpy(rate))
@@ -119,13 +119,32 @@ def _averaging(optimizer_class: type) -> type:
     return _AVERAGING[optimizer_class]
 
 
-def make_optimizer(config: OptimizerConfig, name: str, ema: float | None = None) -> Any:
+def make_optimizer(config: OptimizerConfig, name: str, ema: float | None = None, loss_scale: bool = False) -> Any:
     """A Keras optimizer for ``config``; weight decay is decoupled (applied to the weights).
 
     ``ema``: also keep an exponential moving average of the weights it updates, whose momentum
     ramps up to ``ema`` (:func:`ema_momentum`; Keras's ``use_ema``: optimizer variables, so
     checkpoints carry it; never written over the weights).
+    ``loss_scale``: wrap it in Keras's ``LossScaleOptimizer`` (``train.precision: mixed_float16``):
+    the engine multiplies the loss by its dynamic scale, and it divides the gradients by it, skips
+    an update whose gradients are not finite and halves the scale then (doubling it after 2,000
+    finite ones). Its scale and counter are optimizer variables, so checkpoints carry them.
     """
+    optimizer = _make_optimizer(config, name, ema)
+    if not loss_scale:
+        return optimizer
+    import keras
+
+    # Its own name: the wrapped optimizer's state keeps the names a float32 run's has (init: copies it).
+    return keras.optimizers.LossScaleOptimizer(optimizer, name=name.replace("_optimizer", "") + "_loss_scale")
+
+
+def unwrapped(optimizer: Any) -> Any:
+    """The optimizer that updates the weights: the one inside a ``LossScaleOptimizer``, or ``optimizer``."""
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+def _make_optimizer(config: OptimizerConfig, name: str, ema: float | None) -> Any:
     import keras
 
     common: dict[str, Any] = {

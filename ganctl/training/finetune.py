@@ -132,6 +132,8 @@ def _assign(session: Session, found: checkpoint.Checkpoint, players: list[str], 
         source = sources.get(key)
         if source is None and name.startswith(MODEL_PREFIX) and not state[name].trainable:
             continue  # procedure state the source did not have: this recipe's starting value
+        if source is None and shapes[name] == () and "_loss_scale/" in name:
+            continue  # mixed_float16's loss scale, from a source without one: it starts afresh
         if source is None:
             problems.append(f"{_shown(key[0])}: expected {list(shapes[name])}, found no such weight")
         elif tuple(found.arrays[source].shape) != shapes[name]:

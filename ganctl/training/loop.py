@@ -5,7 +5,8 @@ of ``model.players``, each with fresh latents. Latents are drawn on the host fro
 ``(seed, step)``, so a run is reproducible and a resumed run draws exactly what the
 uninterrupted one would have.
 
-The :class:`Trainer` is only the loop: epochs, batches, steps, the NaN check, the safe points
+The :class:`Trainer` is only the loop: epochs, batches, steps (k at a time with
+``train.steps_per_execution``, :mod:`~ganctl.training.fused`), the NaN check, the safe points
 where a signal (:mod:`ganctl.interrupts`) or a callback stops training, and the run's status in
 run.json. What a run does around it is a callback (:mod:`ganctl.training.callbacks`), called in
 this order: progress (:mod:`~ganctl.training.progress`); for a generator the collapse alarm
@@ -21,7 +22,7 @@ from __future__ import annotations
 import math
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,8 @@ from ganctl.session.assemble import Session
 from ganctl.session.optimizers import scheduled_rates
 from ganctl.training.callbacks import Callback, CallbackList
 from ganctl.training.checkpoints import Checkpoints
+from ganctl.training.feed import Feed, depth_for
+from ganctl.training.fused import chunk_end, chunk_logs, plan_of
 from ganctl.training.metrics import TrackMetrics
 from ganctl.training.progress import Reporter, ShowProgress
 from ganctl.training.samples import CollapseAlarm, SampleGrids
@@ -125,6 +128,11 @@ class Trainer:
         self.measures = HeldOutMeasures(session, host, reporter) if self.generative else None
         self.checkpoints: Checkpoints = None  # type: ignore[assignment]  # set by use()
         self.callbacks = CallbackList()  # set by use()
+        self.share = (0, 1)
+        """``(index, count)``: this process's share of every global batch when training as several
+        processes (``ganctl train --num-processes``): process i of n trains on rows [i*B/n, (i+1)*B/n)."""
+        self.feed = Feed(self.step_inputs, lambda inputs: self.engine.stage(*inputs),
+                         depth_for(train.prefetch, session.backend))
 
     def use(self, run: RunDir) -> Trainer:
         """Train into ``run``: make the callbacks that write into it, in their order."""
@@ -175,6 +183,7 @@ class Trainer:
                     self._loop(start, every)
                     completed = True
                 finally:
+                    self.feed.close()
                     every.on_train_end(self.progress, completed)
                 self.run.update_info(status="completed", step=self.progress.step, epoch=self.progress.epoch)
         except Exception as exc:  # a bug or an I/O failure: run.json must not say "running" any more
@@ -208,19 +217,24 @@ class Trainer:
         progress = start
         for epoch in range(progress.epoch, train.epochs):
             means = self.resumed_means if progress.step_in_epoch else EpochMeans()
-            batches = self.dataset.batches(train.batch_size, seed=recipe.seed, epoch=epoch,
-                                           start=progress.step_in_epoch)
-            for index in range(progress.step_in_epoch, self.steps_per_epoch):
-                batch = next(batches)
-                logs = self.train_step(progress.step, batch, schedule)
-                progress = self.progress = Progress(progress.step + 1, epoch, index + 1)
-                means.add(logs)
-                stop = callbacks.on_step_end(progress, logs)
-                if progress.step % train.log_every == 0:
-                    rates = scheduled_rates(self.engine.optimizers,
-                                            {p: progress.step * schedule.get(p, 1) for p in self.model.players})
-                    self.run.log({"step": progress.step, "epoch": epoch + 1, **logs, **rates})
-                if self._safe_point(progress, means, stop):
+            batches = self.feed.epoch(self.dataset.batches(train.batch_size, seed=recipe.seed, epoch=epoch,
+                                                           start=progress.step_in_epoch),
+                                      progress.step, self.steps_per_epoch - progress.step_in_epoch)
+            index = progress.step_in_epoch
+            while index < self.steps_per_epoch:  # a chunk of train.steps_per_execution steps at a time
+                chunk = [next(batches) for _ in range(index, chunk_end(index, self.steps_per_epoch,
+                                                                       train.steps_per_execution))]
+                stop = False
+                for logs in self.train_steps(progress.step, chunk, schedule):
+                    index += 1
+                    progress = self.progress = Progress(progress.step + 1, epoch, index)
+                    means.add(logs)
+                    stop = callbacks.on_step_end(progress, logs) or stop
+                    if progress.step % train.log_every == 0:
+                        rates = scheduled_rates(self.engine.optimizers,
+                                                {p: progress.step * schedule.get(p, 1) for p in self.model.players})
+                        self.run.log({"step": progress.step, "epoch": epoch + 1, **logs, **rates})
+                if self._safe_point(progress, means, stop):  # safe points fall between chunks
                     return
             progress = self.progress = Progress(progress.step, epoch + 1, 0)
             values = {**means.means(), **(self.measures.values() if self.measures is not None else {})}
@@ -230,16 +244,39 @@ class Trainer:
             if not last and self._safe_point(progress, None, stop):  # after the last: the run is complete
                 return
 
-    def train_step(self, step: int, batch: Any, schedule: dict[str, int]) -> dict[str, float]:
-        """One step of the loop, on its own: ``step`` (0-based, global) seeds the latents, ``batch``
-        (an ``api.Batch``) is what every update of this step trains on, ``schedule`` (the model's
-        ``schedule()``) says how many updates each player makes. Returns the logged values
-        (``<player>/<key>``: a player's last update's); raises :class:`NonFinite` (and marks the
-        run failed) when one is NaN or infinite."""
+    def step_inputs(self, step: int, batch: Any) -> tuple[np.ndarray, np.ndarray | None, list[np.ndarray]]:
+        """What step ``step`` trains on: the batch's images and int32 labels, and the latents of
+        each update of the step, in order (the feeding thread makes them ahead, :mod:`~ganctl.training.feed`)."""
         images = batch.images
         labels = None if batch.labels is None else batch.labels.astype(np.int32)
         size = images.shape[0]
-        draws = step_latents(self.recipe.seed, step, size, self.model.latent_dim)
+        draws = step_latents(self.recipe.seed, step, size, self.model.latent_dim)  # the global batch's
+        updates = sum(self.model.schedule().get(player, 1) for player in self.model.players)
+        index, count = self.share  # this process's rows of the global batch (all of them in one process)
+        rows = slice(size * index // count, size * (index + 1) // count)
+        return images[rows], None if labels is None else labels[rows], [next(draws)[rows] for _ in range(updates)]
+
+    def train_steps(self, step: int, chunk: Sequence[tuple[Any, Any]], schedule: dict[str, int]) -> Iterator[dict[str, float]]:
+        """The logged values of each step of ``chunk`` (``(batch, inputs)`` of consecutive steps from
+        ``step``), in turn: :meth:`train_step` when ``train.steps_per_execution`` is 1, else all the
+        chunk's steps in one call into the engine (:mod:`~ganctl.training.fused`), with the same logs."""
+        if self.recipe.train.steps_per_execution == 1:
+            for offset, (batch, inputs) in enumerate(chunk):
+                yield self.train_step(step + offset, batch, schedule, inputs)
+            return
+        inputs = [self.step_inputs(step + offset, batch) if made is None else made
+                  for offset, (batch, made) in enumerate(chunk)]
+        yield from chunk_logs(self.engine, plan_of(self.model.players, schedule), inputs, step, self._non_finite)
+
+    def train_step(self, step: int, batch: Any, schedule: dict[str, int], inputs: Any = None) -> dict[str, float]:
+        """One step of the loop, on its own: ``step`` (0-based, global) seeds the latents, ``batch``
+        (an ``api.Batch``) is what every update of this step trains on, ``schedule`` (the model's
+        ``schedule()``) says how many updates each player makes; ``inputs``: the step's
+        :meth:`step_inputs`, when made ahead. Returns the logged values
+        (``<player>/<key>``: a player's last update's); raises :class:`NonFinite` (and marks the
+        run failed) when one is NaN or infinite."""
+        images, labels, latents = self.step_inputs(step, batch) if inputs is None else inputs
+        draws = iter(latents)
         logs: dict[str, float] = {}
         for player in self.model.players:
             for _ in range(schedule.get(player, 1)):

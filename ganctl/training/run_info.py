@@ -18,6 +18,12 @@ def run_info(session: Session, host_plugins: dict[str, str]) -> dict[str, Any]:
     from ganctl.engine import engine_for
 
     engine = engine_for(session.backend)
+    placement = getattr(session.engine, "placement", None)  # train.distribution (JAX)
+    split = {} if placement is None else {"distribution": {
+        "devices": placement.names(), "processes": placement.processes,
+        "global_batch": session.recipe.train.batch_size,
+        "per_device_batch": session.recipe.train.batch_size // placement.devices,
+    }}
     return {
         "ganctl": __version__,
         "python": platform.python_version(),
@@ -25,7 +31,9 @@ def run_info(session: Session, host_plugins: dict[str, str]) -> dict[str, Any]:
         "backend": session.backend,
         "backend_version": engine.framework_version(),
         "devices": engine.devices(),
+        **split,
         "jit": session.jit,
+        **({} if session.precision == "float32" else {"precision": session.precision}),  # train.precision
         "plugins": host_plugins,
         "seed": session.recipe.seed,
         "recipe_hash": recipe_hash(session.recipe.to_dict()),

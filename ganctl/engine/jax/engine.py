@@ -13,7 +13,7 @@ the same noise at every step). Here it is an error at trace time that names the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -23,6 +23,8 @@ from keras import StatelessScope
 from keras.src.backend.common.stateless_scope import get_stateless_scope
 
 from ganctl.engine.interface import Engine as BaseEngine
+from ganctl.engine.interface import stacked, storable
+from ganctl.engine.jax.distribution import Placement
 from ganctl.errors import GanctlError
 from ganctl.fsutil import cache_dir
 
@@ -118,8 +120,11 @@ def input_gradient(fn: Callable[[Any], Any], x: Any) -> Any:
 class JaxEngine(BaseEngine):
     backend = "jax"
 
-    def __init__(self, model: Any, optimizers: Mapping[str, Any], jit: bool) -> None:
+    def __init__(self, model: Any, optimizers: Mapping[str, Any], jit: bool,
+                 placement: Placement | None = None) -> None:
         super().__init__(model, optimizers, jit)
+        self.placement = placement
+        """Where state and batches live over several devices (``train.distribution``); None: one device."""
         self._variables = self.model_variables()
         index = {id(v): i for i, v in enumerate(self._variables)}
         # Per player: positions of its trainable variables and of everything else, in the
@@ -139,6 +144,9 @@ class JaxEngine(BaseEngine):
     def _after_load(self) -> None:
         self._values = [v.value for v in self._variables]
         self._opt_values = {p: [v.value for v in self.optimizers[p].variables] for p in self.model.players}
+        if self.placement is not None:  # replicated on every device, as the compiled steps return them
+            self._values = self.placement.state(self._values)
+            self._opt_values = {p: self.placement.state(values) for p, values in self._opt_values.items()}
 
     def sync(self) -> None:
         for variable, value in zip(self._variables, self._values, strict=True):
@@ -153,24 +161,35 @@ class JaxEngine(BaseEngine):
         other = [self._variables[i] for i in other_idx]
         model = self.model
 
-        def compute(train_values: list[Any], other_values: list[Any], images: Any, labels: Any, z: Any):
+        def compute(train_values: list[Any], other_values: list[Any], images: Any, labels: Any, z: Any,
+                    scale: Any = None):  # scale: the loss scale's value under mixed_float16 (loss_scale)
             mapping = list(zip(trainable, train_values, strict=True)) + list(zip(other, other_values, strict=True))
             with StrictScope(mapping) as scope:
                 loss, logs = model.loss(player, images, labels, z)
-            return loss, (logs, [scope.get_current_value(v) for v in other])
+            return loss if scale is None else loss * scale, (logs, [scope.get_current_value(v) for v in other])
 
         return jax.value_and_grad(compute, has_aux=True)
 
-    def _build_step(self, player: str) -> Callable[..., Any]:
+    def _update(self, player: str) -> Callable[..., Any]:
+        """One update of ``player``, pure and not compiled: the single step jits it, fused steps
+        (``train.steps_per_execution``, :mod:`ganctl.engine.jax.fused`) scan it."""
         grad_fn = self._loss_fn(player)
         optimizer = self.optimizers[player]
 
         def step(train_values, other_values, opt_values, images, labels, z):
-            (_, (logs, other_values)), grads = grad_fn(train_values, other_values, images, labels, z)
+            (_, (logs, other_values)), grads = grad_fn(train_values, other_values, images, labels, z,
+                                                       self.loss_scale(player, opt_values))
             train_values, opt_values = optimizer.stateless_apply(opt_values, grads, train_values)
             return train_values, other_values, opt_values, logs
 
-        return jax.jit(step) if self.jit else step
+        return step
+
+    def _build_step(self, player: str) -> Callable[..., Any]:
+        step = self._update(player)
+        if not self.jit:
+            return step
+        # Over several devices: one SPMD program on the batch's rows; the state stays replicated.
+        return jax.jit(step) if self.placement is None else jax.jit(step, out_shardings=self.placement.replicated)
 
     def _inputs(self, player: str) -> tuple[list[Any], list[Any]]:
         trainable_idx, other_idx = self._layout[player]
@@ -180,6 +199,8 @@ class JaxEngine(BaseEngine):
     def _player_step(self, player: str, images: Any, labels: Any, z: Any) -> Mapping[str, Any]:
         if player not in self._steps:
             self._steps[player] = self._build_step(player)
+        if self.placement is not None:
+            images, labels, z = self.placement.batch(images, labels, z)
         train_values, other_values = self._inputs(player)
         train_values, other_values, opt_values, logs = self._steps[player](
             train_values, other_values, self._opt_values[player], images, labels, z
@@ -192,14 +213,39 @@ class JaxEngine(BaseEngine):
         self._opt_values[player] = list(opt_values)
         return logs
 
+    def _fused_steps(self, plan: tuple[str, ...], inputs: Sequence[tuple[Any, Any, Sequence[Any]]]) -> list[Any]:
+        if not self.jit or self.placement is not None:  # over several devices: one placed step at a time
+            return super()._fused_steps(plan, inputs)
+        from ganctl.engine.jax.fused import fused_steps  # k steps in one lax.scan
+
+        return fused_steps(self, plan, *stacked(inputs))
+
     def to_host(self, logs: Mapping[str, Any]) -> dict[str, float]:
+        if self.placement is not None:
+            return {key: float(self.placement.host(value)) for key, value in logs.items()}
         return {key: float(value) for key, value in jax.device_get(dict(logs)).items()}
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        if self.placement is None:
+            return super().state_arrays()
+        self.sync()
+        return {name: storable(self.placement.host(v.value)) for name, v in self.state_variables().items()}
+
+    def stage(self, images: Any, labels: Any, latents: list[Any]) -> tuple[Any, Any, Any]:
+        # Asynchronous: returns at once, the copy runs while the current step computes.
+        if self.placement is not None:  # each device gets its rows
+            images, labels = self.placement.batch(images, labels)
+            return images, labels, [self.placement.batch(z)[0] for z in latents]
+        return jax.device_put((images, labels, latents))
 
     def gradients(self, player: str, images: Any, labels: Any, z: Any) -> tuple[float, list[np.ndarray]]:
         if player not in self._grads:
             self._grads[player] = jax.jit(self._loss_fn(player)) if self.jit else self._loss_fn(player)
+        if self.placement is not None:
+            images, labels, z = self.placement.batch(images, labels, z)
         (loss, _), grads = self._grads[player](*self._inputs(player), images, labels, z)
-        return float(loss), [np.asarray(g) for g in grads]
+        host = np.asarray if self.placement is None else self.placement.host
+        return float(host(loss)), [host(g) for g in grads]
 
 
 Engine = JaxEngine

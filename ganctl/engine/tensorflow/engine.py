@@ -7,13 +7,14 @@ quickstart's model 1.11x faster: docs/performance.md keeps the measurements).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from ganctl.engine.interface import Engine as BaseEngine
+from ganctl.engine.interface import stacked
 
 
 def framework_version() -> str:
@@ -63,13 +64,17 @@ class TensorFlowEngine(BaseEngine):
             return fn
         return tf.function(fn, jit_compile=self.xla, reduce_retracing=True)
 
-    def _tape(self, player: str, images: Any, labels: Any, z: Any) -> tuple[Any, dict[str, Any], list[Any]]:
+    def _tape(self, player: str, images: Any, labels: Any, z: Any,
+              scaled: bool = True) -> tuple[Any, dict[str, Any], list[Any]]:
         variables = self.networks[player].trainable_variables
         with tf.GradientTape() as tape:
             loss, logs = self.model.loss(player, images, labels, z)
-        return loss, logs, _dense(tape.gradient(loss, variables), variables)
+            target = self.scaled_loss(player, loss) if scaled else loss  # mixed_float16: times the loss scale
+        return loss, logs, _dense(tape.gradient(target, variables), variables)
 
-    def _build_step(self, player: str, labelled: bool) -> Callable[..., Any]:
+    def _update(self, player: str) -> Callable[..., Any]:
+        """One update of ``player``, not compiled: the single step compiles it, fused steps
+        (``train.steps_per_execution``, :mod:`ganctl.engine.tensorflow.fused`) loop over it."""
         variables = self.networks[player].trainable_variables
         optimizer = self.optimizers[player]
 
@@ -78,6 +83,10 @@ class TensorFlowEngine(BaseEngine):
             optimizer.apply(grads, variables)
             return logs
 
+        return step
+
+    def _build_step(self, player: str, labelled: bool) -> Callable[..., Any]:
+        step = self._update(player)
         if labelled:
             return self._compile(step)
         # No `None` in the compiled signature: passing one costs ~200 us per call.
@@ -94,8 +103,22 @@ class TensorFlowEngine(BaseEngine):
             labels = tf.convert_to_tensor(labels)
         return self._steps[key](images, labels, z)
 
+    def stage(self, images: Any, labels: Any, latents: list[Any]) -> tuple[Any, Any, Any]:
+        if not accelerated():  # on CPUs: NumPy, which the step converts
+            return images, labels, latents
+        with tf.device("/GPU:0"):  # copied now, in the feeding thread
+            return (tf.identity(images), None if labels is None else tf.identity(labels),
+                    [tf.identity(z) for z in latents])
+
+    def _fused_steps(self, plan: tuple[str, ...], inputs: Sequence[tuple[Any, Any, Sequence[Any]]]) -> list[Any]:
+        if not self.jit:
+            return super()._fused_steps(plan, inputs)
+        from ganctl.engine.tensorflow.fused import fused_steps  # k steps in one tf.function
+
+        return fused_steps(self, plan, *stacked(inputs))
+
     def gradients(self, player: str, images: Any, labels: Any, z: Any) -> tuple[float, list[np.ndarray]]:
-        loss, _, grads = self._tape(player, images, labels, z)
+        loss, _, grads = self._tape(player, images, labels, z, scaled=False)
         # embeddings get sparse IndexedSlices gradients: densify them for comparison
         return float(loss), [np.asarray(tf.convert_to_tensor(g)) for g in grads]
 

@@ -73,7 +73,8 @@ class TorchEngine(BaseEngine):
             self._forward[player] = torch.compile(fn) if self.jit else fn
         return self._forward[player]
 
-    def _backward(self, player: str, images: Any, labels: Any, z: Any) -> tuple[Any, dict[str, Any], list[Any]]:
+    def _backward(self, player: str, images: Any, labels: Any, z: Any,
+                  scaled: bool = True) -> tuple[Any, dict[str, Any], list[Any]]:
         params = self._activate(player)
         for param in params:
             param.grad = None
@@ -84,7 +85,7 @@ class TorchEngine(BaseEngine):
         before = self._state_snapshot() if first_compiled else None
         try:
             loss, logs = self._loss(player)(images, labels, z)
-            loss.backward()
+            (self.scaled_loss(player, loss) if scaled else loss).backward()  # mixed_float16: times the loss scale
         except RuntimeError as exc:
             if before is None:
                 raise
@@ -97,7 +98,7 @@ class TorchEngine(BaseEngine):
                     variable.value.copy_(value)
             self._eager.add(player)
             self._forward[player] = lambda images, labels, z: self.model.loss(player, images, labels, z)
-            return self._backward(player, images, labels, z)
+            return self._backward(player, images, labels, z, scaled)
         if first_compiled:
             self._compiled.add(player)
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
@@ -113,11 +114,23 @@ class TorchEngine(BaseEngine):
             self.optimizers[player].apply(grads, self._variables[player])
         return {key: value.detach() for key, value in logs.items()}
 
+    def stage(self, images: Any, labels: Any, latents: list[Any]) -> tuple[Any, Any, Any]:
+        if not torch.cuda.is_available():  # on CPUs: NumPy, which the step converts
+            return images, labels, latents
+        from keras.src.backend.torch.core import get_device
+
+        def copy(x: Any) -> Any:  # pinned host memory, then a copy to Keras's device
+            return torch.from_numpy(x).pin_memory().to(get_device(), non_blocking=True)
+
+        staged = copy(images), None if labels is None else copy(labels), [copy(z) for z in latents]
+        torch.cuda.current_stream().synchronize()  # the feeding thread's copies are done before the step uses them
+        return staged
+
     def inference(self) -> Any:
         return torch.no_grad()
 
     def gradients(self, player: str, images: Any, labels: Any, z: Any) -> tuple[float, list[np.ndarray]]:
-        loss, _, grads = self._backward(player, images, labels, z)
+        loss, _, grads = self._backward(player, images, labels, z, scaled=False)
         return float(loss.detach()), [g.detach().cpu().numpy() for g in grads]
 
 
