@@ -76,6 +76,33 @@ def export(
             f"{result.max_abs_diff:.2g} <= {result.atol:g} at batch sizes "
             f"{', '.join(map(str, result.diffs))}; {result.seconds:.1f} s"
         )
+        if session.recipe.train.prune is not None:
+            _report_pruning(session, result.path)
+
+
+def _report_pruning(session, path: Path) -> None:
+    """A pruned run's export (``train.prune``): the zeros of each kernel it carries, and the size
+    of the file compressed (zeros compress; dense kernels compute no faster for them)."""
+    import zlib
+
+    from ganctl.session.pruning import kernel_sparsity
+
+    network = session.model.extractor if session.model.kind == "classifier" else session.model.generator
+    for kernel, fraction in kernel_sparsity(network).items():
+        typer.echo(f"  sparsity {fraction:6.1%}  {kernel}")
+    if path.is_file():
+        compressor, packed = zlib.compressobj(9), 0
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                packed += len(compressor.compress(chunk))
+        packed += len(compressor.flush())
+        size = path.stat().st_size
+        typer.echo(f"  size {_size(size)}, {_size(packed)} compressed (zlib level 9, as gzip and zip store it): "
+                   f"{packed / size:.0%}")
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.2f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
 
 
 def _list(host, run_dir: Path | None, backend: str | None) -> None:

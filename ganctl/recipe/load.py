@@ -131,6 +131,8 @@ def validate(raw: dict[str, Any], host: PluginHost, *, source: str = "<recipe>",
             named += [(("freeze", p), p) for p in core.freeze]
             if core.init is not None and core.init.players is not None:
                 named += [(("init", "players", i), p) for i, p in enumerate(core.init.players)]
+            if core.train.prune is not None:
+                named += [(("train", "prune", "players", i), p) for i, p in enumerate(core.train.prune.players)]
             for loc, player in named:
                 if player not in players:
                     hint = suggest(player, players)

@@ -19,6 +19,7 @@ from pydantic import (
 from ganctl.engine.backends import BACKENDS
 from ganctl.recipe.messages import NestedError
 from ganctl.recipe.precision import Precision, check_precision_name
+from ganctl.recipe.pruning import PruneConfig, check_window
 
 
 class _Strict(BaseModel):
@@ -233,6 +234,12 @@ class TrainConfig(_Strict):
         ),
     )
 
+    prune: PruneConfig | None = Field(
+        None, description=(
+            "Gradual magnitude pruning of players' Dense and Conv kernels ({sparsity: 0.8, players: [generator], "
+            "begin_epoch: 0, end_epoch: 10, every: 100}); null: none."
+        ),
+    )
     distribution: DistributionConfig | None = Field(
         None, description=(
             "Split each step's batch over several devices, JAX only ({devices: auto} or {devices: 2}; null: one "
@@ -282,6 +289,12 @@ class TrainConfig(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _prune_within_run(self) -> TrainConfig:
+        if self.prune is not None:
+            check_window(self.prune, self.epochs)
+        return self
+
+    @model_validator(mode="after")
     def _check_overrides(self) -> TrainConfig:
         base = self.optimizer.model_dump(exclude_unset=True)
         for player, override in self.optimizers.items():
@@ -303,6 +316,8 @@ class TrainConfig(_Strict):
         out["optimizers"] = {p: self.optimizer_for(p).to_dict() for p in self.optimizers}
         if self.ema is None:  # runs without an average keep their resolved recipe
             out.pop("ema")
+        if self.prune is None:  # and so do runs that prune nothing
+            out.pop("prune")
         if self.precision == "float32":  # and so do runs in full precision
             out.pop("precision")
         if self.distribution is None:  # and so do runs on one device

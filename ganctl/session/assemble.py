@@ -68,13 +68,28 @@ def open_session(recipe: Recipe, host: PluginHost, backend: str, spec: DataSpec 
         model = build_model(recipe, spec, host)
     freeze_layers(recipe, model)  # before the optimizers and the engine take the trainable weights
     averaged = average_player(recipe, model) if recipe.train.ema is not None else None
+    pruned = prune_plans(recipe, model, dataset)
     optimizers = {p: make_optimizer(recipe.train.optimizer_for(p), f"{p}_optimizer",
                                     recipe.train.ema if p == averaged else None,
-                                    loss_scaled(recipe.train.precision))  # the run's optimizer state, always
+                                    loss_scaled(recipe.train.precision),  # the run's optimizer state, always
+                                    pruned.get(p))
                   for p in model.players}
     jit = resolve_jit(recipe.train.jit, backend)
     engine = engine_module.Engine(model, optimizers, jit, **({} if placed is None else {"placement": placed}))
     return Session(recipe, backend, spec, dataset, model, engine, jit, precision)
+
+
+def prune_plans(recipe: Recipe, model: Model, dataset: Dataset | None) -> dict[str, Any]:
+    """Each pruned player's :class:`ganctl.session.pruning.Plan` (``train.prune``), for training
+    only: a run opened to sample, evaluate or export holds the pruned weights and needs no masks."""
+    prune = recipe.train.prune
+    if prune is None or dataset is None:
+        return {}
+    from ganctl.session.pruning import plans
+
+    train = recipe.train
+    steps = train.steps_per_epoch or dataset.steps_per_epoch(train.batch_size)
+    return plans(prune, model.networks(), model.schedule(), steps, str(recipe.source))
 
 
 def average_player(recipe: Recipe, model: Model) -> str:

@@ -119,7 +119,8 @@ def _averaging(optimizer_class: type) -> type:
     return _AVERAGING[optimizer_class]
 
 
-def make_optimizer(config: OptimizerConfig, name: str, ema: float | None = None, loss_scale: bool = False) -> Any:
+def make_optimizer(config: OptimizerConfig, name: str, ema: float | None = None, loss_scale: bool = False,
+                   prune: Any = None) -> Any:
     """A Keras optimizer for ``config``; weight decay is decoupled (applied to the weights).
 
     ``ema``: also keep an exponential moving average of the weights it updates, whose momentum
@@ -129,8 +130,10 @@ def make_optimizer(config: OptimizerConfig, name: str, ema: float | None = None,
     the engine multiplies the loss by its dynamic scale, and it divides the gradients by it, skips
     an update whose gradients are not finite and halves the scale then (doubling it after 2,000
     finite ones). Its scale and counter are optimizer variables, so checkpoints carry them.
+    ``prune``: a :class:`ganctl.session.pruning.Plan` (``train.prune``): keep masks of the kernels it
+    names, updated on its schedule and applied after every update (optimizer variables too).
     """
-    optimizer = _make_optimizer(config, name, ema)
+    optimizer = _make_optimizer(config, name, ema, prune)
     if not loss_scale:
         return optimizer
     import keras
@@ -144,8 +147,10 @@ def unwrapped(optimizer: Any) -> Any:
     return getattr(optimizer, "inner_optimizer", optimizer)
 
 
-def _make_optimizer(config: OptimizerConfig, name: str, ema: float | None) -> Any:
+def _make_optimizer(config: OptimizerConfig, name: str, ema: float | None, prune: Any) -> Any:
     import keras
+
+    from ganctl.session.pruning import pruning
 
     common: dict[str, Any] = {
         "learning_rate": learning_rate(config.learning_rate, config.schedule),
@@ -155,9 +160,17 @@ def _make_optimizer(config: OptimizerConfig, name: str, ema: float | None) -> An
     }
     if ema is not None:
         common.update(use_ema=True, ema_momentum=ema, ema_overwrite_frequency=None)
-    make = (lambda cls: _averaging(cls)) if ema is not None else (lambda cls: cls)
+
+    def make(cls: type) -> type:
+        cls = _averaging(cls) if ema is not None else cls
+        return pruning(cls) if prune is not None else cls
+
     if config.type == "adam":
-        return make(keras.optimizers.Adam)(beta_1=config.beta_1, beta_2=config.beta_2, **common)
-    if config.type == "sgd":
-        return make(keras.optimizers.SGD)(momentum=config.momentum, **common)
-    return make(keras.optimizers.RMSprop)(rho=config.rho, momentum=config.momentum, **common)
+        optimizer = make(keras.optimizers.Adam)(beta_1=config.beta_1, beta_2=config.beta_2, **common)
+    elif config.type == "sgd":
+        optimizer = make(keras.optimizers.SGD)(momentum=config.momentum, **common)
+    else:
+        optimizer = make(keras.optimizers.RMSprop)(rho=config.rho, momentum=config.momentum, **common)
+    if prune is not None:
+        optimizer.prune_plan = prune
+    return optimizer

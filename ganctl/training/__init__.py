@@ -13,6 +13,7 @@
 - ``metrics.py``: a generator's metrics during training, and ``train.keep_best``.
 - ``validation.py``: a classifier's scores on the dataset's held-out split.
 - ``checkpoints.py``: periodic checkpoints, the one at a stop, keep-best's, resuming from the newest.
+- ``pruning.py``: ``train.prune``'s report, each pruned kernel's sparsity in run.json at the end.
 - ``run_info.py``: a new run's run.json.
 - ``followers.py``: the scratch run directory of a process other than process 0 when training as several
   processes (only process 0 writes the run).

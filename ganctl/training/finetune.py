@@ -14,7 +14,8 @@ of the two runs lacks (the adaptive augmentation's probability, when only one re
 not a mismatch: a non-trainable variable missing from the source starts as this recipe makes it,
 and a scalar of the source that this model lacks is left behind. Present in both, it is copied. Optimizer state (``init.optimizer``)
 includes each optimizer's update count, so a learning-rate schedule continues where the source's
-stood; the learning rate itself is always the recipe's.
+stood; the learning rate itself is always the recipe's. Pruning's masks and update count
+(``train.prune``) are never copied: a run prunes on its own schedule, from the weights it starts with.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from ganctl.runs import checkpoint
 from ganctl.runs.rundir import RunDir, is_run_dir
 from ganctl.session.assemble import Session
 from ganctl.session.provenance import absolute
+from ganctl.session.pruning import STATE_SUFFIXES as PRUNING_STATE
 
 _POSITION = re.compile(r"^(model|optimizer/[^/]+)/(\d+)/(.*)$")
 _SEED_STATE = "seed_generator_state"
@@ -78,7 +80,8 @@ def _targets(session: Session, players: list[str], optimizer: bool) -> list[str]
             if name and name not in names and not name.endswith(_SEED_STATE):
                 names.append(name)
     if optimizer:
-        names += [n for n in state if any(n.startswith(f"optimizer/{p}/") for p in players) and not n.endswith(_RATE)]
+        names += [n for n in state if any(n.startswith(f"optimizer/{p}/") for p in players)
+                  and not n.endswith((_RATE, *PRUNING_STATE))]
     return names
 
 
@@ -125,7 +128,7 @@ def _assign(session: Session, found: checkpoint.Checkpoint, players: list[str], 
     state = engine.state_variables()
     shapes = {name: tuple(v.shape) for name, v in state.items()}
     targets = _pairs(_targets(session, players, optimizer))
-    sources = _pairs(n for n in found.arrays if not n.endswith((_SEED_STATE, _RATE)))
+    sources = _pairs(n for n in found.arrays if not n.endswith((_SEED_STATE, _RATE, *PRUNING_STATE)))
     problems: list[str] = []
     arrays: dict[str, np.ndarray] = {}
     for key, name in targets.items():

@@ -42,6 +42,7 @@ from ganctl.training.feed import Feed, depth_for
 from ganctl.training.fused import chunk_end, chunk_logs, plan_of
 from ganctl.training.metrics import TrackMetrics
 from ganctl.training.progress import Reporter, ShowProgress
+from ganctl.training.pruning import PruningReport
 from ganctl.training.samples import CollapseAlarm, SampleGrids
 from ganctl.training.validation import HeldOutMeasures, Reconstructions, Validation, open_held_out
 
@@ -148,6 +149,8 @@ class Trainer:
                 around.append(Reconstructions(session, run, self.measures))
         else:
             around.append(Validation(session, run, reporter, self.held_out))
+        if train.prune is not None:
+            around.append(PruningReport(session, run))
         self.callbacks = CallbackList([*around, self.checkpoints])
         return self
 
