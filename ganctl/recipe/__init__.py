@@ -6,5 +6,6 @@
 - ``overrides.py``: ``--set KEY.PATH=VALUE`` on parsed recipe data, and the option's help.
 - ``messages.py``: pydantic errors worded as ``FILE:LINE:COL: dotted.key: problem. Fix.``
 - ``jsonschema.py``: the JSON Schema of recipes, with every installed plugin's parameters.
+- ``pruning.py``: ``train.prune``'s keys and the checks that need only the recipe.
 - ``precision.py``: the values of ``train.precision`` and the message for any other.
 """
