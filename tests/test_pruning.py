@@ -180,7 +180,7 @@ BAD = {
                        "has no player 'generatr'. Did you mean 'generator'?"),
     "empty window": ("begin_epoch: 1, end_epoch: 3", "begin_epoch: 3, end_epoch: 3", "train.prune",
                      "begin_epoch (3) must be before end_epoch (3)"),
-    "past the run": ("end_epoch: 3", "end_epoch: 5", "train", "prune.end_epoch (5) is past train.epochs (4)"),
+    "past the run": ("end_epoch: 3", "end_epoch: 5", "train.prune.end_epoch", "end_epoch (5) is past train.epochs (4)"),
     "every 0": ("every: 2", "every: 0", "train.prune.every", "1 or more, got 0"),
 }
 

@@ -78,6 +78,6 @@ def check_window(prune: PruneConfig, epochs: int) -> None:
     """ValueError when ``prune``'s window ends after the run's last epoch (the sparsity would never be reached)."""
     if prune.end_epoch > epochs:
         raise ValueError(
-            f"prune.end_epoch ({prune.end_epoch}) is past train.epochs ({epochs}): the kernels would never reach "
-            f"sparsity {prune.sparsity}; set prune.end_epoch to {epochs} or less, or train for more epochs"
+            f"end_epoch ({prune.end_epoch}) is past train.epochs ({epochs}): the kernels would never reach "
+            f"sparsity {prune.sparsity}; set end_epoch to {epochs} or less, or train for more epochs"
         )

@@ -291,7 +291,11 @@ class TrainConfig(_Strict):
     @model_validator(mode="after")
     def _prune_within_run(self) -> TrainConfig:
         if self.prune is not None:
-            check_window(self.prune, self.epochs)
+            try:
+                check_window(self.prune, self.epochs)
+            except ValueError as exc:  # pointed at train.prune.end_epoch
+                line = {"type": "value_error", "loc": ("end_epoch",), "input": self.prune.end_epoch, "ctx": {"error": exc}}
+                raise NestedError(("prune",), ValidationError.from_exception_data("PruneConfig", [line])) from None
         return self
 
     @model_validator(mode="after")
