@@ -15,8 +15,7 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
-import click
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from ganctl import plugin_index
 from ganctl.console import fail, guarded, load_plugins
@@ -24,6 +23,8 @@ from ganctl.errors import GanctlError
 from ganctl.fsutil import atomic_write, cache_dir
 
 if TYPE_CHECKING:
+    from click import Command, Context  # the types Typer's own copy of click follows
+
     from ganctl.plugins import PluginHost
 
 CACHE_FORMAT = 1
@@ -112,21 +113,20 @@ class PluginCommandGroup(TyperGroup):
     """ganctl's root group: its own commands, then those plugins add (listed from the cache,
     loaded only when one is run)."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Context) -> list[str]:
         own = super().list_commands(ctx)
         return own + sorted(name for name in listed() if name not in own)
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
         command = super().get_command(ctx, cmd_name)
         if command is not None:
             return command
         text = listed().get(cmd_name)
         if text is None:
             return None
-        return click.Command(cmd_name, short_help=text, help=text, add_help_option=False)  # --help's listing
+        return TyperCommand(cmd_name, short_help=text, help=text, add_help_option=False)  # --help's listing
 
-    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None,
-                                                                              list[str]]:
+    def resolve_command(self, ctx: Context, args: list[str]) -> tuple[str | None, Command | None, list[str]]:
         name = args[0] if args else None
         if name is not None and not name.startswith("-") and super().get_command(ctx, name) is None:
             try:

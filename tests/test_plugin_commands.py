@@ -161,6 +161,9 @@ def test_help_lists_a_plugin_command_and_runs_it(site_dir, tmp_path):
     refused = _run(sys.executable, "-m", "ganctl", "greet", "--name", "nobody", **env)
     assert refused.returncode == 2 and "error: --name nobody: there is nobody to greet" in refused.stderr
     assert "Traceback" not in refused.stderr
+    strict = _run(sys.executable, "-m", "ganctl", "greet", GANCTL_STRICT_PLUGINS="1", **env)
+    assert strict.returncode == 1 and "error: GANCTL_STRICT_PLUGINS is set" in strict.stderr
+    assert "ganctl-broken" in strict.stderr and "Traceback" not in strict.stderr
     only_broken = _run(sys.executable, "-m", "ganctl", "--help", GANCTL_LOAD_PLUGINS="broken", **env)
     assert "greet" not in only_broken.stdout
     absent = _run(sys.executable, "-m", "ganctl", "greet", GANCTL_LOAD_PLUGINS="", **env)
@@ -229,8 +232,10 @@ def test_install_shows_what_the_plugin_registered_and_uninstall_removes_it(venv,
     assert "greet" in _run(python, "-m", "ganctl", "--help", **env).stdout
     assert "greet" not in _run(sys.executable, "-m", "ganctl", "--help", **env).stdout  # that venv only
 
-    again = _run(python, "-m", "ganctl", "plugins", "install", "--upgrade", str(greet_wheel), **env)
-    assert again.returncode == 0 and "ganctl-greet" in again.stdout  # already there: still shown
+    again = _run(python, "-m", "ganctl", "plugins", "install", "--upgrade", str(greet_wheel), "--", "--no-deps",
+                 **env)  # pip's own options after --
+    assert again.returncode == 0, again.stderr
+    assert "ganctl-greet" in again.stdout  # already there: still shown
 
     done = _run(python, "-m", "ganctl", "plugins", "uninstall", "-y", "ganctl-greet", **env)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -98,7 +98,10 @@ def install(
                                        "install in editable mode (repeatable).", show_default=False),
     upgrade: bool = typer.Option(False, "-U", "--upgrade", help="Upgrade what is already installed."),
 ) -> None:
-    """Install plugins with pip into the environment ganctl runs in, then show what each registered."""
+    """Install plugins with pip into the environment ganctl runs in, then show what each registered.
+
+    pip's own options go after `--` (e.g. `ganctl plugins install ganctl-squares -- --pre`).
+    """
     wanted = [*(packages or []), *(item for path in editable or [] for item in ("-e", path))]
     if not wanted:
         raise fail("name at least one package, folder or wheel to install (or -e FOLDER); "
