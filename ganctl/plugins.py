@@ -115,6 +115,29 @@ def api_refusal(needed: object, info: PluginInfo) -> str | None:
     return None
 
 
+def dependency_refusal(dist: Any) -> str | None:
+    """Why a plugin cannot load because its distribution's dependency on ``ganctl`` excludes this
+    ganctl (``ganctl>=0.3`` in its pyproject.toml, installed with ``--no-deps``, or ganctl was
+    downgraded since), or None. The ``GANCTL_API`` attribute is the primary declaration; this
+    is the same check pip makes when it installs the plugin."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    for text in (dist.requires if dist is not None else None) or []:
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            continue
+        if plugin_index.normalise(requirement.name) != plugin_index.BUILTIN_DISTRIBUTION:
+            continue
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        if not requirement.specifier.contains(__version__, prereleases=True):
+            return (f"requires {requirement} (its dependency on the ganctl distribution), but ganctl "
+                    f"{__version__} (API {API_VERSION}) is installed; upgrade ganctl: "
+                    "`ganctl plugins install --upgrade ganctl`")
+    return None
+
+
 class PluginHost:
     """Loads plugins into a pluggy manager and keeps the registry of their components."""
 
@@ -136,6 +159,10 @@ class PluginHost:
                 info.status = "skipped"
                 info.error = "not in GANCTL_LOAD_PLUGINS"
                 self.plugins.append(info)
+                continue
+            refusal = None if entry.builtin else dependency_refusal(ep.dist)
+            if refusal is not None:  # before importing code written for another ganctl
+                self.plugins.append(self._fail(info, refusal))
                 continue
             try:
                 module = ep.load()

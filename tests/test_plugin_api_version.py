@@ -4,15 +4,19 @@ refusal of one that needs a newer API, what `ganctl plugins` shows, and deprecat
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 import warnings
 
 import pytest
 
-from ganctl import api
+from ganctl import __version__, api
 from ganctl.cli import app
 from ganctl.plugins import set_host
 
-from .conftest import ToyPlugin, make_host
+from .conftest import ROOT, ToyPlugin, make_host
 
 
 def needing(version: object) -> type:
@@ -130,3 +134,28 @@ def test_a_deprecated_name_still_works_and_says_what_to_write_instead(monkeypatc
         assert api.Params is not None  # a current name does not warn
     with pytest.raises(AttributeError, match="has no attribute 'NoSuchName'"):
         api.NoSuchName  # noqa: B018
+
+
+# -- the other declaration: a distribution's dependency on ganctl ----------------------------------
+
+
+def test_a_plugin_whose_dependency_excludes_this_ganctl_is_refused_before_import(tmp_path):
+    """ganctl-later depends on ganctl>=99 and was installed with --no-deps (pip would have refused
+    it otherwise): it is refused, without importing it, and the rest works."""
+    sources, site = tmp_path / "sources", tmp_path / "site"
+    shutil.copytree(ROOT / "tests" / "plugin_dists" / "ganctl-later", sources)
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
+           "--target", str(site), str(sources)]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("GANCTL_")}
+    environ.update(PYTHONPATH=str(site), GANCTL_CACHE_DIR=str(tmp_path / "cache"))
+    result = subprocess.run([sys.executable, "-m", "ganctl", "plugins", "--json"], capture_output=True, text=True,
+                            env=environ)
+    assert result.returncode == 0, result.stderr
+    later = next(row for row in json.loads(result.stdout) if row["name"] == "later")
+    assert later["status"] == "failed"
+    assert later["error"].startswith(f"requires ganctl>=99 (its dependency on the ganctl distribution), but ganctl "
+                                     f"{__version__} (API {api.API_VERSION}) is installed")
+    assert "`ganctl plugins install --upgrade ganctl`" in later["error"]
+    assert "was imported" not in result.stderr + later["error"]
