@@ -38,10 +38,12 @@ def _cache_file() -> str | None:
 
 def _read() -> dict[str, dict[str, str]]:
     path = _cache_file()
+    if path is None:  # caching is off (GANCTL_CACHE_DIR="")
+        return {}
     try:
-        with open(path) as handle:  # type: ignore[arg-type]
+        with open(path) as handle:
             data = json.load(handle)
-    except (TypeError, OSError, ValueError):  # no cache yet, caching off, or a damaged file: rebuild it
+    except (OSError, ValueError):  # no cache yet, or a damaged file: rebuilt from the plugins
         return {}
     if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT or not isinstance(data.get("plugins"), dict):
         return {}

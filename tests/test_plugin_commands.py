@@ -196,6 +196,8 @@ def test_a_stale_cache_does_not_hide_or_invent_commands(site_dir, tmp_path):
     assert "vanished" not in _run(sys.executable, "-m", "ganctl", "--help", **env).stdout  # refreshed
     file.write_text("{not json")
     assert "greet" in _run(sys.executable, "-m", "ganctl", "--help", **env).stdout  # a damaged cache is rebuilt
+    uncached = _run(sys.executable, "-m", "ganctl", "--help", PYTHONPATH=str(site_dir), GANCTL_CACHE_DIR="")
+    assert "greet" in uncached.stdout  # caching off: the plugins are loaded each time
 
 
 # -- ganctl plugins install / uninstall, into a throwaway environment ------------------------------
