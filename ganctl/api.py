@@ -37,11 +37,22 @@ added (a hook, a keyword, a helper); the major number changes only when somethin
 rely on is removed or changed. Hooks only ever grow new arguments, and pluggy lets an
 implementation accept fewer arguments than the spec, so plugins written for an older minor
 version keep working.
+
+A plugin module says which version it needs with a module attribute (API 1.7)::
+
+    GANCTL_API = "1.7"
+
+ganctl loads it when the major numbers are equal and its own minor number is at least the
+plugin's; otherwise the plugin is refused (listed as failed by ``ganctl plugins``, with both
+versions and the command that fixes it). A name that is replaced stays importable under its old
+spelling until the next major version, and using it warns (:class:`DeprecationWarning`, shown by
+pytest); see ``docs/plugins.md`` for the deprecation policy.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -55,6 +66,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ganctl.errors import ConfigError, DataError, GanctlError
 
 __all__ = [
+    "API_ATTRIBUTE",
     "API_VERSION",
     "KINDS",
     "ArrayDataset",
@@ -90,8 +102,27 @@ __all__ = [
     "model_validator",
 ]
 
-API_VERSION = "1.6"
+API_VERSION = "1.7"
 """Version of this module's contract: ``MAJOR.MINOR`` (see the module docstring)."""
+
+API_ATTRIBUTE = "GANCTL_API"
+"""The module attribute by which a plugin declares the API version it needs, e.g.
+``GANCTL_API = "1.7"`` (1.7)."""
+
+_DEPRECATED: dict[str, tuple[str, str]] = {}
+"""Deprecated names: old name -> (the name that replaces it, the API version that deprecated it).
+An old name keeps working, with a :class:`DeprecationWarning`, until the next major version."""
+
+
+def __getattr__(name: str) -> Any:
+    """Deprecated names: the replacement, with a warning that says what to write instead."""
+    if name not in _DEPRECATED:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    replacement, since = _DEPRECATED[name]
+    major = int(API_VERSION.split(".")[0])
+    warnings.warn(f"ganctl.api.{name} is deprecated since API {since} and will be removed in API {major + 1}.0; "
+                  f"use ganctl.api.{replacement} instead", DeprecationWarning, stacklevel=2)
+    return globals()[replacement]
 
 KINDS = ("models", "datasets", "metrics", "exporters", "feature_extractors")
 """The kinds of component a plugin can register, one hook each (``register_<kind>``)."""

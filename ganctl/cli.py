@@ -23,6 +23,8 @@ from ganctl.commands import (
     report,
     train,
 )
+from ganctl.plugin_commands import PluginCommandGroup
+from ganctl.plugin_index import reserve_commands
 
 # What ganctl does, as pyproject.toml and the README say it (tests/test_docs.py keeps them honest).
 SUMMARY = (
@@ -32,6 +34,7 @@ SUMMARY = (
 
 app = typer.Typer(
     name="ganctl",
+    cls=PluginCommandGroup,  # ganctl's commands, then those plugins add (listed without loading plugins)
     help=SUMMARY,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -68,6 +71,7 @@ report.register(app)
 bench.register(app)
 app.add_typer(recipe.app, name="recipe")
 app.add_typer(data.app, name="data")
+reserve_commands([c.name for c in app.registered_commands] + [g.name for g in app.registered_groups])
 
 
 def main() -> None:

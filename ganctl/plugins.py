@@ -2,8 +2,9 @@
 
 Plugins are modules named by entry points in the ``ganctl`` group. ganctl's own plugins (in
 ``plugins/``) ship in the ganctl distribution and are found the same way. Loading is isolated
-per plugin: one that fails to import, fails its hook, or registers something invalid is
-recorded with its error and none of its registrations are kept; the others load normally.
+per plugin: one that needs a newer ``ganctl.api`` than this one (``GANCTL_API``), fails to
+import, fails its hook, or registers something invalid is recorded with its error and none of
+its registrations are kept; the others load normally.
 
 Environment:
     GANCTL_LOAD_PLUGINS  comma-separated names (entry-point or distribution) of the external
@@ -14,7 +15,6 @@ Environment:
 from __future__ import annotations
 
 import difflib
-import importlib.metadata as metadata
 import os
 import re
 import traceback
@@ -25,15 +25,15 @@ from typing import Any
 
 import pluggy
 
-from ganctl import hookspecs
-from ganctl.api import KINDS, Params
+from ganctl import __version__, hookspecs, plugin_index
+from ganctl.api import API_ATTRIBUTE, API_VERSION, KINDS, Params
 from ganctl.errors import PluginError
 from ganctl.interrupts import Interrupt
 
 SINGULAR = {"models": "model", "datasets": "dataset", "metrics": "metric", "exporters": "exporter",
             "feature_extractors": "feature extractor"}
-BUILTIN_DISTRIBUTION = "ganctl"
 _NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
+_API = re.compile(r"^(\d+)\.(\d+)$")
 
 
 @dataclass
@@ -48,6 +48,8 @@ class PluginInfo:
     status: str = "loaded"  # loaded | failed | skipped
     error: str | None = None
     registered: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in KINDS})
+    api: str | None = None  # the ganctl.api version the plugin declares it needs (GANCTL_API)
+    commands: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -61,7 +63,9 @@ class PluginInfo:
             "module": self.module,
             "builtin": self.builtin,
             "status": self.status,
+            "api": self.api,
             **{kind: list(self.registered[kind]) for kind in KINDS},
+            "commands": list(self.commands),
             "error": self.error,
         }
 
@@ -85,12 +89,53 @@ class Component:
         return doc.splitlines()[0] if doc else ""
 
 
-def _normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def _describe(exc: BaseException) -> str:
     return "".join(traceback.format_exception_only(type(exc), exc)).strip().replace("\n", " ")
+
+
+def api_refusal(needed: object, info: PluginInfo) -> str | None:
+    """Why a plugin that declares ``GANCTL_API = needed`` cannot load here, or None when it can
+    (same major version, and a minor version no newer than :data:`ganctl.api.API_VERSION`)."""
+    if needed is None:
+        return None
+    found = _API.match(needed) if isinstance(needed, str) else None
+    if found is None:
+        return (f"{API_ATTRIBUTE} = {needed!r} in {info.module or info.name} is not an API version: "
+                f'write the ganctl.api version the plugin needs as "MAJOR.MINOR" (this ganctl provides '
+                f'{API_VERSION}, e.g. {API_ATTRIBUTE} = "{API_VERSION}")')
+    major, minor = int(found[1]), int(found[2])
+    ours_major, ours_minor = (int(n) for n in API_VERSION.split("."))
+    if major > ours_major or (major == ours_major and minor > ours_minor):
+        return (f"needs ganctl API {needed}, but this ganctl ({__version__}) provides API {API_VERSION}; "
+                "upgrade ganctl: `ganctl plugins install --upgrade ganctl`")
+    if major < ours_major:
+        return (f"was written for ganctl API {needed}, but this ganctl ({__version__}) provides API "
+                f"{API_VERSION}, a new major version (docs/plugins.md lists what changed); upgrade the "
+                f"plugin: `ganctl plugins install --upgrade {info.distribution}`")
+    return None
+
+
+def dependency_refusal(dist: Any) -> str | None:
+    """Why a plugin cannot load because its distribution's dependency on ``ganctl`` excludes this
+    ganctl (``ganctl>=0.3`` in its pyproject.toml, installed with ``--no-deps``, or ganctl was
+    downgraded since), or None. The ``GANCTL_API`` attribute is the primary declaration; this
+    is the same check pip makes when it installs the plugin."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    for text in (dist.requires if dist is not None else None) or []:
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            continue
+        if plugin_index.normalise(requirement.name) != plugin_index.BUILTIN_DISTRIBUTION:
+            continue
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        if not requirement.specifier.contains(__version__, prereleases=True):
+            return (f"requires {requirement} (its dependency on the ganctl distribution), but ganctl "
+                    f"{__version__} (API {API_VERSION}) is installed; upgrade ganctl: "
+                    "`ganctl plugins install --upgrade ganctl`")
+    return None
 
 
 class PluginHost:
@@ -101,21 +146,23 @@ class PluginHost:
         self.pm.add_hookspecs(hookspecs)
         self.plugins: list[PluginInfo] = []
         self.components: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
+        self.commands: dict[str, tuple[Any, PluginInfo]] = {}  # name -> (click command, plugin)
 
     # -- loading ------------------------------------------------------------------------------
 
     def load_entry_points(self, env: dict[str, str] | None = None) -> None:
         """Load every plugin of the ``ganctl`` entry-point group, built-ins first."""
-        env = os.environ if env is None else env
-        wanted = env.get("GANCTL_LOAD_PLUGINS")
-        allow = None if wanted is None else {_normalise(n) for n in wanted.split(",") if n.strip()}
-        for ep, dist_name, version in self._entry_points():
-            builtin = _normalise(dist_name) == BUILTIN_DISTRIBUTION
-            info = PluginInfo(ep.name, dist_name, version, module=ep.value, builtin=builtin)
-            if not builtin and allow is not None and not ({_normalise(ep.name), _normalise(dist_name)} & allow):
+        for entry in plugin_index.entries(env):
+            ep = entry.entry_point
+            info = PluginInfo(ep.name, entry.distribution, entry.version, module=ep.value, builtin=entry.builtin)
+            if not entry.selected:
                 info.status = "skipped"
                 info.error = "not in GANCTL_LOAD_PLUGINS"
                 self.plugins.append(info)
+                continue
+            refusal = None if entry.builtin else dependency_refusal(ep.dist)
+            if refusal is not None:  # before importing code written for another ganctl
+                self.plugins.append(self._fail(info, refusal))
                 continue
             try:
                 module = ep.load()
@@ -126,17 +173,6 @@ class PluginHost:
                 continue
             self.add(module, info)
 
-    @staticmethod
-    def _entry_points() -> list[tuple[metadata.EntryPoint, str, str]]:
-        found: dict[tuple[str, str], tuple[metadata.EntryPoint, str, str]] = {}
-        for ep in metadata.entry_points(group="ganctl"):
-            dist = ep.dist
-            dist_name = (dist.metadata["Name"] if dist is not None else None) or "unknown"
-            version = (dist.version if dist is not None else None) or ""
-            found.setdefault((_normalise(dist_name), ep.name), (ep, dist_name, version))
-        builtin_first = lambda item: (item[0][0] != BUILTIN_DISTRIBUTION, item[0])  # noqa: E731
-        return [value for _, value in sorted(found.items(), key=builtin_first)]
-
     def add(self, plugin: ModuleType | object, info: PluginInfo) -> PluginInfo:
         """Register one plugin object (a module, or any object with hook implementations).
 
@@ -146,6 +182,11 @@ class PluginHost:
         self.plugins.append(info)
         if any(p is not info and p.name == info.name and p.status == "loaded" for p in self.plugins):
             return self._fail(info, f"another plugin is already loaded under the name '{info.name}'")
+        needed = getattr(plugin, API_ATTRIBUTE, None)
+        info.api = None if needed is None else str(needed)
+        refusal = api_refusal(needed, info)
+        if refusal is not None:
+            return self._fail(info, refusal)
         try:
             self.pm.register(plugin, name=info.name)
         except BaseException as exc:  # noqa: BLE001
@@ -156,7 +197,7 @@ class PluginHost:
         if unknown:
             self.pm.unregister(plugin)
             return self._fail(info, f"implements unknown hook(s) {', '.join(unknown)}; valid hooks are "
-                              + ", ".join(f"register_{k}" for k in KINDS))
+                              + ", ".join(f"register_{k}" for k in (*KINDS, "commands")))
         staged: list[Component] = []
         others = [p for p in self.pm.get_plugins() if p is not plugin]
         for kind in KINDS:
@@ -172,10 +213,43 @@ class PluginHost:
                     raise
                 self.pm.unregister(plugin)
                 return self._fail(info, f"register_{kind} failed: {_describe(exc)}")
+        try:
+            commands = self._commands(plugin, others, info)
+        except BaseException as exc:  # noqa: BLE001
+            if isinstance(exc, (KeyboardInterrupt, Interrupt)):  # a stop signal, not a plugin bug
+                raise
+            self.pm.unregister(plugin)
+            return self._fail(info, f"register_commands failed: {_describe(exc)}")
         for component in staged:
             self.components[component.kind][component.name] = component
             info.registered[component.kind].append(component.name)
+        for name, command in commands.items():
+            self.commands[name] = (command, info)
+            info.commands.append(name)
         return info
+
+    def _commands(self, plugin: object, others: list[object], info: PluginInfo) -> dict[str, Any]:
+        """The click commands ``plugin``'s ``register_commands`` adds, by name, checked (API 1.7)."""
+        if not any(hc.name == "register_commands" for hc in self.pm.get_hookcallers(plugin) or []):
+            return {}
+        import typer
+        from typer.main import get_group
+
+        cli = typer.Typer(rich_markup_mode=None, pretty_exceptions_enable=False)  # as ganctl's own
+        self.pm.subset_hook_caller("register_commands", remove_plugins=others)(cli=cli)
+        found = dict(get_group(cli).commands) if cli.registered_commands or cli.registered_groups else {}
+        for name in found:
+            if not _NAME.match(name):
+                raise ValueError(f"command name {name!r} is invalid: use lowercase letters, digits, '-' or '_', "
+                                 "starting with a letter")
+            if name in plugin_index.RESERVED_COMMANDS:
+                raise ValueError(f"command '{name}' is one of ganctl's own commands; give the plugin's command "
+                                 "another name (e.g. prefixed with the plugin's)")
+            if name in self.commands:
+                owner = self.commands[name][1]
+                raise ValueError(f"command '{name}' is already registered by plugin '{owner.name}' ({owner.label}); "
+                                 f"{info.label} registers it too. Uninstall one of the two distributions")
+        return found
 
     def _check(self, kind: str, name: str, factory: Any, info: PluginInfo, staged: list[Component]) -> Component:
         what = SINGULAR[kind]

@@ -19,7 +19,7 @@ def export(
                                    show_default=False),
     onnx: bool = typer.Option(False, "--onnx", help="Export to ONNX (the same as --format onnx)."),
     formats: list[str] = typer.Option([], "--format", metavar="NAME", help="Exporter plugin to use (repeatable); see --list."),
-    out_file: Path = typer.Option(None, "--out", help="Where to write (default: RUN_DIR/exports/generator.<ext>, or classifier.<ext> for a classifier)."),
+    out_file: Path = typer.Option(None, "--out", help="Where to write (default: RUN_DIR/exports/generator.EXT, or classifier.EXT for a classifier; EXT: the format's suffix)."),
     opset: int = typer.Option(None, "--opset", help="ONNX opset to target (default: the converter's)."),
     atol: float = typer.Option(None, "--atol", help="Largest abs difference from Keras allowed [default: 1e-4]."),
     backend: str = typer.Option(None, "--backend", help="Backend to export from (default: the run's; weights are portable)."),

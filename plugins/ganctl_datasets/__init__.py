@@ -18,6 +18,8 @@ from .idx import IDX
 from .image_folder import ImageFolder
 from .npz import NPZ
 
+GANCTL_API = "1.7"  # the ganctl.api version this plugin needs (docs/plugins.md)
+
 __all__ = ["IDX", "NPZ", "Digits", "ImageFolder", "register_datasets"]
 
 

@@ -21,6 +21,8 @@ from .onnx import OnnxExporter
 from .openvino import OpenVinoExporter
 from .saved_model import SavedModelExporter
 
+GANCTL_API = "1.7"  # the ganctl.api version this plugin needs (docs/plugins.md)
+
 __all__ = ["KerasExporter", "LiteRtExporter", "OnnxExporter", "OpenVinoExporter", "SavedModelExporter",
            "register_exporters"]
 

@@ -17,6 +17,8 @@ from .classifier import ClassifierFeatures
 from .inception import Inception
 from .pixels import Pixels
 
+GANCTL_API = "1.7"  # the ganctl.api version this plugin needs (docs/plugins.md)
+
 __all__ = ["ClassifierFeatures", "Inception", "Pixels", "register_feature_extractors"]
 
 

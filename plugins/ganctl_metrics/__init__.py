@@ -28,6 +28,8 @@ from .stats import (
     prdc,
 )
 
+GANCTL_API = "1.7"  # the ganctl.api version this plugin needs (docs/plugins.md)
+
 __all__ = [
     "C2ST",
     "FID",

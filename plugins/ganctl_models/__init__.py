@@ -22,6 +22,8 @@ from .gan import GAN
 from .losses import LOSSES, LossName
 from .vae import VAE
 
+GANCTL_API = "1.7"  # the ganctl.api version this plugin needs (docs/plugins.md)
+
 __all__ = ["Classifier", "DCGAN", "GAN", "LOSSES", "LossName", "VAE", "register_models"]
 
 
