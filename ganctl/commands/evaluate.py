@@ -98,14 +98,20 @@ def evaluate(
         requests = [request(host, section, None, choice.features) for section in sections]
     if n is None and recipe_metrics and not metrics:
         n = next((m.n for m in recipe_metrics if m.n), None)
-    floors, reference, note = [], None, ""
-    if floor is None:
+    floors, reference, note, floor_note = [], None, "", ""
+    asked = floor is not None
+    if not asked:
         floor = _has_unseen_held_out(real_data or subject.data, subject.data, host)
     if floor:  # first (a too large --n fails early), and against the same real images as the model
         section = real_data or subject.data
         if section is None:
             raise ConfigError(f"{source} does not say what data it was trained on; give it with --data for --floor.")
         held_out, reference = floor_subject(section, host, subject.spec, subject.conditional, trained_on=subject.data)
+        if not asked and n is not None and n > (held_out.holds or 0):  # the default floor gives way to --n
+            floor, reference = False, None
+            floor_note = (f"no floor: --n {n} is more than the {held_out.holds} held-out images it is measured on; "
+                          f"use --n {held_out.holds} or less to see each value next to its floor.")
+    if floor:
         if n is None:  # one n for both rows: the default, capped at the held-out and the reference images
             n, note = default_n({held_out.name: held_out.holds or 0,
                                  f"the real data {json.dumps(reference.described)}": len(reference.pool(host))})
@@ -126,10 +132,11 @@ def evaluate(
         record["protocol"]["features_source"] = _source(request_, choice, features_section)
     if held_out is not None:
         records.append(held_out.to_dict())
-    if held_out_note:
-        from ganctl.console import warn
+    for line in (floor_note, held_out_note):
+        if line:
+            from ganctl.console import warn
 
-        warn(held_out_note)
+            warn(line)
     if not is_onnx:
         from ganctl.runs.rundir import RunDir
 
@@ -153,13 +160,14 @@ def _default_features(subject, real_data, host):
     from ganctl.engine import backends
     from ganctl.errors import ConfigError
     from ganctl.training.default_classifier import choose
+    from ganctl.training.loop import Trainer
 
     section = real_data or subject.data
     if section is None:
         raise ConfigError(f"{subject.name} does not say what data it was trained on (no ganctl.data metadata); "
                           "give the real data with --data RECIPE|DATASET.")
     backend = subject.session.backend if subject.session is not None else backends.resolve()[0]
-    return choose(host, section, backend)
+    return choose(host, section, backend, Trainer)
 
 
 def _has_unseen_held_out(section, trained_on, host) -> bool:

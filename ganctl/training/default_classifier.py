@@ -23,11 +23,13 @@ from ganctl.evaluation.default_features import Choice
 from ganctl.plugins import PluginHost
 
 
-def choose(host: PluginHost, section: dict[str, Any], backend: str, *, dataset: Any = None,
+def choose(host: PluginHost, section: dict[str, Any], backend: str, trainer: type, *, dataset: Any = None,
            stream: TextIO | None = None) -> Choice:
     """The default features for metrics on the data ``section`` (a generator's data section, as
-    its run's recipe has it). ``dataset``: the data already loaded (training); ``backend``: where
-    a missing classifier trains (the active one); ``stream``: where its progress goes (stderr)."""
+    its run's recipe has it). ``backend``: where a missing classifier trains (the active one);
+    ``trainer``: :class:`ganctl.training.loop.Trainer` (passed in: the loop's metrics callback
+    uses this module); ``dataset``: the data already loaded (training); ``stream``: where the
+    classifier's progress goes (stderr)."""
     from ganctl.evaluation.extractors import classifier_reader  # noqa: F401 - fails early when none reads exports
     from ganctl.recipe.load import validate_section
     from ganctl.session.data import build_dataset
@@ -60,12 +62,13 @@ def choose(host: PluginHost, section: dict[str, Any], backend: str, *, dataset: 
     recipe = defaults.classifier_recipe(train_on, model, len(dataset), exporters)
     print(f"training the default classifier of this data ({recipe['train']['epochs']} epochs on "
           f"{len(dataset)} images; once, then cached at {run}):", file=stream, flush=True)
-    train(recipe, host, backend, run, stream)
+    train(recipe, host, backend, trainer, run, stream)
     return defaults.reading(host, run, "trained", f"features: the default classifier of this data, trained now "
                                                   f"and cached at {run}")
 
 
-def train(raw: dict[str, Any], host: PluginHost, backend: str, destination: Path, stream: TextIO) -> None:
+def train(raw: dict[str, Any], host: PluginHost, backend: str, trainer_class: type, destination: Path,
+          stream: TextIO) -> None:
     """Train the classifier recipe ``raw`` into ``destination`` (a run directory made whole
     with one rename), printing plain progress lines on ``stream``."""
     from ganctl.exporting import check_exporters, export_after_training
@@ -74,7 +77,6 @@ def train(raw: dict[str, Any], host: PluginHost, backend: str, destination: Path
     from ganctl.runs.rundir import RunDir
     from ganctl.session.assemble import open_session
     from ganctl.session.provenance import fingerprint, resolve_locations
-    from ganctl.training.loop import Trainer
     from ganctl.training.progress import PlainReporter
     from ganctl.training.run_info import run_info
 
@@ -88,7 +90,7 @@ def train(raw: dict[str, Any], host: PluginHost, backend: str, destination: Path
         run = RunDir.create(str(destination.parent), recipe.name, recipe.to_dict(), scratch)
         run.write_info({**run_info(session, {}), "epochs": recipe.train.epochs, "data_locations": locations,
                         "data_fingerprint": fingerprint(session.dataset)})
-        trainer = Trainer(session, PlainReporter(recipe.train.log_every, stream), host)
+        trainer = trainer_class(session, PlainReporter(recipe.train.log_every, stream), host)
         trainer.use(run)
         outcome = trainer.fit(Progress())
         export_after_training(session, host, run, outcome.progress.step)
