@@ -167,3 +167,26 @@ def test_verdicts_follow_the_documented_thresholds(value, floor, distance, lower
     found = judge("x", value, floor, distance=distance, lower_is_better=lower)
     assert found.word == word, found.line
     assert found.line.startswith(f"x {value:.4g}: ") and found.line.endswith(f": {word}")
+
+
+@pytest.mark.slow
+def test_a_default_quickstart_run_meets_the_target_with_no_options(runner, tmp_path, monkeypatch):
+    """Issue 17's target: `ganctl train recipes/quickstart.yaml`, then `ganctl evaluate RUN --json`
+    with no options: C2ST ROC-AUC <= 0.85 and FID within 10x its floor, extractor and floor in
+    the protocol (the default classifier trained as shipped)."""
+    monkeypatch.setattr(default_features, "STEPS", 1350)
+    root = Path(__file__).resolve().parent.parent
+    run = tmp_path / "quickstart"
+    trained_run = runner.invoke(app, ["train", str(root / "recipes" / "quickstart.yaml"), "--out", str(run), "-q"])
+    assert trained_run.exit_code == 0, trained_run.output
+    result = runner.invoke(app, ["evaluate", str(run), "--json"])
+    assert result.exit_code == 0, result.output
+    found = {r["metric"]: r for r in json.loads(result.stdout)}
+    assert list(found) == ["fid", "kid", "prdc", "c2st"]
+    for record in found.values():
+        assert record["protocol"]["extractor"]["name"] == "classifier"
+        assert record["protocol"]["features_source"]["source"] == "trained"
+        assert record["floor"]["protocol"]["extractor"] == record["protocol"]["extractor"]
+    assert found["c2st"]["values"]["roc_auc"] <= 0.85
+    assert found["fid"]["values"]["fid"] <= 10 * found["fid"]["floor"]["values"]["fid"]
+    assert found["fid"]["verdict"]["verdict"] in ("at the floor", "very close", "close")

@@ -129,15 +129,15 @@ def test_features_of_mismatched_size_are_refused(runner, write, tmp_path):
 
 def test_without_n_the_default_is_capped_at_what_the_real_data_holds(runner, write, tmp_path):
     run = trained(runner, write, tmp_path)  # digits, train split, limit 400: fewer than the default 2000
-    protocol = evaluate(runner, str(run), "-m", "fid")[0]["protocol"]
+    protocol = evaluate(runner, str(run), "-m", "fid", "--no-floor")[0]["protocol"]
     assert (protocol["n_real"], protocol["n_fake"]) == (400, 400)
     assert protocol["n_note"].startswith("n = 400, not the default 2000: the real data {") and "400 images" in \
         protocol["n_note"]
-    table = runner.invoke(app, ["evaluate", str(run), "-m", "fid", "--features", "pixels"])
+    table = runner.invoke(app, ["evaluate", str(run), "-m", "fid", "--features", "pixels", "--no-floor"])
     assert table.exit_code == 0, table.output
     assert "400 generated vs 400 real images" in table.stdout and "n = 400, not the default 2000" in table.stdout
-    # with --floor the held-out images bound it too: the digits' test split holds 360
-    both = evaluate(runner, str(run), "-m", "fid", "--floor")[0]
+    # with the floor (the default here) the held-out images bound it too: the digits' test split holds 360
+    both = evaluate(runner, str(run), "-m", "fid")[0]
     assert both["protocol"]["n_real"] == both["floor"]["protocol"]["n_real"] == 360
     assert both["protocol"]["n_note"] == ("n = 360, not the default 2000: real digits data (held-out test split) "
                                           "holds only 360 images.")
@@ -145,6 +145,10 @@ def test_without_n_the_default_is_capped_at_what_the_real_data_holds(runner, wri
     assert "n_note" not in evaluate(runner, str(run), "-m", "fid", "--n", "300")[0]["protocol"]
     too_many = runner.invoke(app, ["evaluate", str(run), "-m", "fid", "--floor", "--n", "400", "--features", "pixels"])
     assert too_many.exit_code == 2 and "use --n 360 or less" in too_many.stderr
+    # without --floor, an n above the held-out images gives the default floor up, with a warning
+    larger = runner.invoke(app, ["evaluate", str(run), "-m", "fid", "--n", "400", "--features", "pixels", "--json"])
+    assert larger.exit_code == 0 and "floor" not in json.loads(larger.stdout)[0]
+    assert "no floor: --n 400 is more than the 360 held-out images" in larger.stderr
 
 
 def test_evaluate_and_generate_both_take_n_and_its_short_option(runner, write, tmp_path):
