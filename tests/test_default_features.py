@@ -45,6 +45,7 @@ def classifiers(tmp_path: Path) -> list[Path]:
     return sorted(folder.iterdir()) if folder.is_dir() else []
 
 
+@pytest.mark.backends
 def test_evaluate_with_no_options_trains_the_data_classifier_once_then_reads_it_from_the_cache(
         runner, write, tmp_path):
     run = trained(runner, write, tmp_path)

@@ -191,7 +191,8 @@ def _source(item, choice, asked) -> dict:
 
 def _features_lines(records) -> None:
     """One line per distinct source of features (which extractor, and where it came from)."""
-    for detail in dict.fromkeys(r["protocol"]["features_source"]["detail"] for r in records):
+    for detail in dict.fromkeys(r["protocol"]["features_source"]["detail"] for r in records
+                                if "features_source" in r["protocol"]):  # held-out values have no features
         stdout().print(detail, highlight=False)
 
 
