@@ -144,6 +144,11 @@ def test_recipe_metrics_without_features_use_the_default_and_the_run_records_it(
     assert "features: null" in resolved  # the resolved recipe (and its hash) is what it was
     evals = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [e["fid/fid"] > 0 for e in evals if e.get("type") == "eval"] == [True]
+    # the same data, the same identity: ganctl evaluate finds the classifier training made
+    result = runner.invoke(app, ["evaluate", str(run), "-m", "fid", "--no-floor", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)[0]["protocol"]["features_source"]["source"] == "cached"
+    assert classifiers(tmp_path) == [cached]
 
 
 @pytest.mark.parametrize(
