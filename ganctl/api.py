@@ -229,6 +229,11 @@ class Dataset(ABC):
 
     spec: DataSpec
 
+    default_features: ClassVar[str | dict[str, Any] | None] = None
+    """Set on the dataset factory (1.7): the feature extractor metrics on this data look through
+    when nobody names one (a name or ``{plugin: NAME, ...}``), instead of the classifier ganctl
+    trains on the data's training split and caches (docs/evaluation.md). None: that classifier."""
+
     @abstractmethod
     def __len__(self) -> int:
         """Number of examples."""
@@ -496,6 +501,10 @@ class ClassifierModel(Model):
 
     kind: ClassVar[str] = "classifier"
     players: ClassVar[tuple[str, ...]] = ("classifier",)
+    trains_default_features: ClassVar[bool] = False
+    """Set on the model factory (1.7): ganctl trains this model, with its ``Params``' defaults, on a
+    labelled dataset's training split to give the features metrics use when nobody names an
+    extractor (the first such model registered: ganctl's own ``classifier``)."""
 
     @property
     @abstractmethod

@@ -163,7 +163,8 @@ def test_an_ema_run_resumes_exactly_and_generate_evaluate_export_choose_the_weig
     info = json.loads((run / "run.json").read_text())
     assert info["exports"]["onnx"]["weights"] == "raw"  # the latest export's record
 
-    result = runner.invoke(app, ["evaluate", str(run), "-m", "fid", "--n", "20", "--weights", "raw", "--json"])
+    result = runner.invoke(app, ["evaluate", str(run), "-m", "fid", "--n", "20", "--weights", "raw", "--json",
+                                 "--features", "pixels"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)[0]["protocol"]["weights"] == "raw"
     records = [json.loads(line) for line in (run / "evaluations.jsonl").read_text().splitlines()]

@@ -44,6 +44,10 @@ def trained(runner, write, tmp_path: Path, model: str = CONDITIONAL) -> Path:
 
 
 def evaluate(runner, *args: str) -> list[dict]:
+    """``ganctl evaluate ARGS --json``, through pixels unless the args name features (the default
+    features, a classifier of the data, are tests/test_default_features.py's)."""
+    if "--features" not in args:
+        args = (*args, "--features", "pixels")
     result = runner.invoke(app, ["evaluate", *args, "--json"])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
@@ -101,7 +105,8 @@ def test_a_different_seed_draws_different_images(runner, write, tmp_path):
 )
 def test_bad_requests_are_clear_errors(runner, write, tmp_path, model, args, message):
     run = trained(runner, write, tmp_path, model)
-    result = runner.invoke(app, ["evaluate", str(run), *args])
+    pixels = [] if "--features" in args else ["--features", "pixels"]
+    result = runner.invoke(app, ["evaluate", str(run), *args, *pixels])
     assert result.exit_code != 0
     assert message in result.stderr, result.stderr
     assert "Traceback" not in result.output
@@ -114,7 +119,7 @@ def test_features_of_mismatched_size_are_refused(runner, write, tmp_path):
     np.savez(tmp_path / "big.npz", images=images)
     recipe = write("big.yaml", f"name: big\ndata: {{plugin: npz, path: {tmp_path / 'big.npz'}}}\n"
                                "model: {plugin: gan}\n")
-    result = runner.invoke(app, ["evaluate", str(run), "-m", "fid", "--n", "20", "--data", str(recipe)])
+    result = runner.invoke(app, ["evaluate", str(run), "-m", "fid", "--n", "20", "--data", str(recipe), "--features", "pixels"])
     assert result.exit_code == 2
     assert "the real features have 784 dimensions and the generated ones 64" in result.stderr
 
@@ -124,22 +129,26 @@ def test_features_of_mismatched_size_are_refused(runner, write, tmp_path):
 
 def test_without_n_the_default_is_capped_at_what_the_real_data_holds(runner, write, tmp_path):
     run = trained(runner, write, tmp_path)  # digits, train split, limit 400: fewer than the default 2000
-    protocol = evaluate(runner, str(run), "-m", "fid")[0]["protocol"]
+    protocol = evaluate(runner, str(run), "-m", "fid", "--no-floor")[0]["protocol"]
     assert (protocol["n_real"], protocol["n_fake"]) == (400, 400)
     assert protocol["n_note"].startswith("n = 400, not the default 2000: the real data {") and "400 images" in \
         protocol["n_note"]
-    table = runner.invoke(app, ["evaluate", str(run), "-m", "fid"])
+    table = runner.invoke(app, ["evaluate", str(run), "-m", "fid", "--features", "pixels", "--no-floor"])
     assert table.exit_code == 0, table.output
     assert "400 generated vs 400 real images" in table.stdout and "n = 400, not the default 2000" in table.stdout
-    # with --floor the held-out images bound it too: the digits' test split holds 360
-    both = evaluate(runner, str(run), "-m", "fid", "--floor")[0]
+    # with the floor (the default here) the held-out images bound it too: the digits' test split holds 360
+    both = evaluate(runner, str(run), "-m", "fid")[0]
     assert both["protocol"]["n_real"] == both["floor"]["protocol"]["n_real"] == 360
     assert both["protocol"]["n_note"] == ("n = 360, not the default 2000: real digits data (held-out test split) "
                                           "holds only 360 images.")
     # an n the user gives is used as it is, and one too large stays an error
     assert "n_note" not in evaluate(runner, str(run), "-m", "fid", "--n", "300")[0]["protocol"]
-    too_many = runner.invoke(app, ["evaluate", str(run), "-m", "fid", "--floor", "--n", "400"])
+    too_many = runner.invoke(app, ["evaluate", str(run), "-m", "fid", "--floor", "--n", "400", "--features", "pixels"])
     assert too_many.exit_code == 2 and "use --n 360 or less" in too_many.stderr
+    # without --floor, an n above the held-out images gives the default floor up, with a warning
+    larger = runner.invoke(app, ["evaluate", str(run), "-m", "fid", "--n", "400", "--features", "pixels", "--json"])
+    assert larger.exit_code == 0 and "floor" not in json.loads(larger.stdout)[0]
+    assert "no floor: --n 400 is more than the 360 held-out images" in larger.stderr
 
 
 def test_evaluate_and_generate_both_take_n_and_its_short_option(runner, write, tmp_path):
@@ -168,7 +177,7 @@ def test_the_floor_refuses_held_out_images_the_model_was_trained_on(runner, writ
         data = f"{{plugin: npz, path: {tmp_path / 'd.npz'}}}"
     recipe = write("all.yaml", RECIPE.format(model=UNCONDITIONAL).replace("{plugin: digits, limit: 400}", data))
     assert runner.invoke(app, ["train", str(recipe), "--out", str(tmp_path / "run"), "-q"]).exit_code == 0
-    result = runner.invoke(app, ["evaluate", str(tmp_path / "run"), "-m", "fid", "--floor", "--n", "50"])
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "run"), "-m", "fid", "--floor", "--n", "50", "--features", "pixels"])
     assert result.exit_code == 2
     assert "--floor scores real images the model never saw, but it was trained on" in result.stderr
     assert "includes the held-out images" in result.stderr and "split: train" in result.stderr
@@ -186,7 +195,7 @@ def test_the_floor_knows_trained_on_data_however_its_path_is_spelled(runner, wri
     assert runner.invoke(app, ["train", str(recipe), "--out", str(tmp_path / "run"), "-q"]).exit_code == 0
     same = write("same.yaml", "name: d\ndata: {plugin: npz, path: ./d.npz}\nmodel: {plugin: gan}\n")
     result = runner.invoke(app, ["evaluate", str(tmp_path / "run"), "-m", "fid", "--floor", "--n", "50",
-                                 "--data", str(same)])
+                                 "--data", str(same), "--features", "pixels"])
     assert result.exit_code == 2 and "includes the held-out images" in result.stderr
 
 
@@ -215,7 +224,7 @@ def test_the_floor_ratio_is_shown_for_positive_distances_only(runner, write, tmp
     set_host(make_host((ToyDistance, "toy-distance")))
     found = {r["metric"]: r for r in evaluate(runner, str(run), "-m", "fid", "-m", "c2st", "-m", "toy-distance",
                                                "--floor")}
-    result = runner.invoke(app, ["evaluate", str(run), "-m", "fid", "-m", "c2st", "-m", "toy-distance", "--floor"])
+    result = runner.invoke(app, ["evaluate", str(run), "-m", "fid", "-m", "c2st", "-m", "toy-distance", "--floor", "--features", "pixels"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     header = next(line for line in lines if "x floor" in line)
@@ -291,7 +300,7 @@ def test_a_broken_extractor_is_reported_as_a_plugin_bug(runner, write, tmp_path)
 
 def test_recipe_metrics_are_computed_during_training_and_logged(runner, write, tmp_path):
     recipe = write("m.yaml", RECIPE.format(model=UNCONDITIONAL).replace(
-        "epochs: 1", "epochs: 3") + "metrics:\n  - {plugin: fid, every: 2, n: 100}\n  - {plugin: c2st, n: 100}\n")
+        "epochs: 1", "epochs: 3") + "metrics:\n  - {plugin: fid, every: 2, n: 100, features: pixels}\n  - {plugin: c2st, n: 100, features: pixels}\n")
     result = runner.invoke(app, ["train", str(recipe), "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     assert "epoch 2 metrics: fid " in result.stdout and "epoch 3 metrics: fid " in result.stdout
@@ -306,22 +315,22 @@ def test_recipe_metrics_are_computed_during_training_and_logged(runner, write, t
 
 def test_recipe_metrics_without_n_use_what_the_data_holds(runner, write, tmp_path):
     """The default n (2000) is capped at the 400 training images, in training and in ganctl evaluate."""
-    recipe = write("m.yaml", RECIPE.format(model=UNCONDITIONAL) + "metrics: [{plugin: fid}]\n")
+    recipe = write("m.yaml", RECIPE.format(model=UNCONDITIONAL) + "metrics: [{plugin: fid, features: pixels}]\n")
     result = runner.invoke(app, ["train", str(recipe), "--out", str(tmp_path / "run"), "-q"])
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["fid/fid"] > 0 for r in records if r.get("type") == "eval"] == [True]
-    protocol = evaluate(runner, str(tmp_path / "run"))[0]["protocol"]
+    protocol = evaluate(runner, str(tmp_path / "run"), "--no-floor")[0]["protocol"]  # the floor would cap it at 360
     assert protocol["n_real"] == 400 and "not the default 2000" in protocol["n_note"]
 
 
 def test_a_metric_that_cannot_run_stops_training_before_it_starts(runner, write, tmp_path):
-    recipe = write("m.yaml", RECIPE.format(model=UNCONDITIONAL) + "metrics: [{plugin: class-accuracy}]\n")
+    recipe = write("m.yaml", RECIPE.format(model=UNCONDITIONAL) + "metrics: [{plugin: class-accuracy, features: pixels}]\n")
     result = runner.invoke(app, ["train", str(recipe), "--out", str(tmp_path / "run")])
     assert result.exit_code == 2
     assert "metrics[0] (class-accuracy)" in result.stderr and "unconditional" in result.stderr
     assert not (tmp_path / "run").exists()
-    recipe = write("n.yaml", RECIPE.format(model=UNCONDITIONAL) + "metrics: [{plugin: fid, n: 100000}]\n")
+    recipe = write("n.yaml", RECIPE.format(model=UNCONDITIONAL) + "metrics: [{plugin: fid, n: 100000, features: pixels}]\n")
     result = runner.invoke(app, ["train", str(recipe), "--out", str(tmp_path / "run")])
     assert result.exit_code == 2 and "more than the 400 images" in result.stderr
 
@@ -331,7 +340,7 @@ def test_keep_best_keeps_the_best_checkpoint_and_export_uses_it(runner, write, t
 
     recipe = write("b.yaml", RECIPE.format(model=UNCONDITIONAL).replace("epochs: 1", "epochs: 4").replace(
         "train: {", "train: {keep_best: {metric: fid, mode: min}, ")
-        + "metrics: [{plugin: fid, every: 1, n: 100}]\nexport: [onnx]\n")
+        + "metrics: [{plugin: fid, every: 1, n: 100, features: pixels}]\nexport: [onnx]\n")
     result = runner.invoke(app, ["train", str(recipe), "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     run = tmp_path / "run"
@@ -354,7 +363,7 @@ def test_keep_best_keeps_the_best_checkpoint_and_export_uses_it(runner, write, t
 
 def test_keep_best_must_name_a_metric_of_the_recipe(runner, write, tmp_path):
     recipe = write("b.yaml", RECIPE.format(model=UNCONDITIONAL).replace(
-        "train: {", "train: {keep_best: {metric: fdi}, ") + "metrics: [{plugin: fid, every: 1}]\n")
+        "train: {", "train: {keep_best: {metric: fdi}, ") + "metrics: [{plugin: fid, every: 1, features: pixels}]\n")
     result = runner.invoke(app, ["recipe", "validate", str(recipe)])
     assert result.exit_code == 2
     assert "train.keep_best.metric: 'fdi' is not one of the recipe's metrics (fid). Did you mean 'fid'?" in result.stderr
@@ -423,7 +432,7 @@ def test_compare_shows_the_latest_evaluation_of_each_run_and_marks_differing_pro
 
 def test_report_is_one_self_contained_html_page(runner, write, tmp_path):
     recipe = write("r2.yaml", RECIPE.format(model=UNCONDITIONAL).replace("epochs: 1", "epochs: 2")
-                   + "metrics: [{plugin: fid, every: 1, n: 100}]\n")
+                   + "metrics: [{plugin: fid, every: 1, n: 100, features: pixels}]\n")
     assert runner.invoke(app, ["train", str(recipe), "--out", str(tmp_path / "run"), "-q"]).exit_code == 0
     run = tmp_path / "run"
     evaluate(runner, str(run), "-m", "kid", "--n", "100")
@@ -449,6 +458,6 @@ def test_an_unwritable_feature_cache_does_not_fail_the_evaluation(runner, write,
 
     monkeypatch.setattr(real, "atomic_write", refuse)
     run = trained(runner, write, tmp_path)
-    results = evaluate(runner, str(run), "-m", "fid", "--n", "200")
+    results = evaluate(runner, str(run), "-m", "fid", "--n", "200", "--no-floor")  # the floor would share them
     assert results[0]["values"]["fid"] > 0 and results[0]["protocol"]["real_features_cached"] is False
     assert not (tmp_path / "cache" / "features").exists() or not any((tmp_path / "cache" / "features").iterdir())

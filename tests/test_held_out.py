@@ -202,7 +202,7 @@ def test_evaluate_and_report_show_the_held_out_values(runner, write, tmp_path, t
     run = tmp_path / "run"
     shutil.copytree(whole_run(runner, write, tmp_path_factory), run)
     last = epochs_of(run)[-1]
-    result = runner.invoke(app, ["evaluate", str(run), "-m", "fid", "--n", "64", "--json"])
+    result = runner.invoke(app, ["evaluate", str(run), "-m", "fid", "--n", "64", "--json", "--features", "pixels"])
     assert result.exit_code == 0, result.output
     records = json.loads(result.stdout)
     assert [r["metric"] for r in records] == ["fid", "held_out"]
@@ -213,7 +213,7 @@ def test_evaluate_and_report_show_the_held_out_values(runner, write, tmp_path, t
     assert held_out["protocol"]["data"] == {"plugin": "digits", "split": "test", "limit": 300}
     logged = [json.loads(line) for line in (run / "evaluations.jsonl").read_text().splitlines()]
     assert [r["metric"] for r in logged] == ["fid", "held_out"]
-    table = runner.invoke(app, ["evaluate", str(run), "-m", "fid", "--n", "64"], env={"COLUMNS": "200"})
+    table = runner.invoke(app, ["evaluate", str(run), "-m", "fid", "--n", "64", "--features", "pixels"], env={"COLUMNS": "200"})
     assert table.exit_code == 0, table.output
     row = next(line for line in table.stdout.splitlines() if "held_out/mse" in line)
     assert "held_out/brightness" in row and "300 images of the test split" in row
@@ -236,7 +236,7 @@ def test_a_model_without_held_out_values_opens_no_held_out_data(runner, write, t
     assert Echo.begun == [STEPS_PER_EPOCH]
     assert not any(k.startswith("held_out/") for r in epochs_of(run) for k in r)
     assert not list((run / "samples").glob("reconstructions-*")) and "warning" not in result.stderr
-    evaluated = runner.invoke(app, ["evaluate", str(run), "-m", "fid", "--n", "32", "--json"],
+    evaluated = runner.invoke(app, ["evaluate", str(run), "-m", "fid", "--n", "32", "--json", "--features", "pixels"],
                               env={"GANCTL_CACHE_DIR": str(tmp_path / "cache")})
     assert evaluated.exit_code == 0, evaluated.output
     assert [r["metric"] for r in json.loads(evaluated.stdout)] == ["fid"]

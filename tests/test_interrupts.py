@@ -41,7 +41,7 @@ train:
   batch_size: 32
   log_every: 1
   checkpoint_every: 3
-metrics: [{{plugin: kid, n: 64, every: 1, subsets: 2, subset_size: 32}}]
+metrics: [{{plugin: kid, n: 64, every: 1, subsets: 2, subset_size: 32, features: pixels}}]
 """
 
 

@@ -302,7 +302,7 @@ def test_the_defaults_are_what_plugins_declare_in_registration_order():
 
 
 def test_a_third_party_default_metric_is_computed_when_none_is_named(runner, tmp_path, monkeypatch):
-    monkeypatch.setenv("GANCTL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("GANCTL_CACHE_DIR", "")  # no cache, so no default classifier: the declared default extractor
     set_host(make_host((DefaultMetric, "spread")))
     result = runner.invoke(app, ["evaluate", str(_generator(tmp_path)), "--data", "digits", "--n", "100", "--json"])
     assert result.exit_code == 0, result.output
@@ -319,7 +319,7 @@ def test_a_third_party_default_metric_is_computed_when_none_is_named(runner, tmp
     ],
 )
 def test_without_a_declared_default_the_error_says_how_to_name_one(runner, tmp_path, monkeypatch, args, message):
-    monkeypatch.setenv("GANCTL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("GANCTL_CACHE_DIR", "")  # no cache, so no default classifier: the declared default extractor
     set_host(_host_without_defaults())
     source = str(_generator(tmp_path))
     result = runner.invoke(app, ["evaluate", source, "--data", "digits", "--n", "50", *args])

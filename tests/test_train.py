@@ -274,7 +274,7 @@ def test_a_damaged_checkpoint_is_named_once_by_each_command_that_falls_back(runn
     commands = [
         ["generate", str(run), "-n", "4", "--out", str(tmp_path / "g.png")],
         ["export", str(run), "--onnx", "--out", str(tmp_path / "g.onnx")],
-        ["evaluate", str(run), "--metric", "fid", "--n", "64"],
+        ["evaluate", str(run), "--metric", "fid", "--n", "64", "--features", "pixels"],
     ]
     for args in commands:
         import ganctl.runs.trained

@@ -13,6 +13,12 @@ from ganctl.console import guarded, stdout
 PROTOCOL_KEYS = ("params", "extractor", "n_real", "n_fake", "real", "seed")
 
 
+def _against(record: dict) -> str:
+    """How a value stands against its floor, in short: ``3.1x floor`` or ``floor 0.486``."""
+    ratio = record["verdict"].get("x_floor")
+    return f"{ratio:.2g}x floor" if ratio is not None else f"floor {next(iter(record['floor']['values'].values())):.4g}"
+
+
 def register(app: typer.Typer) -> None:
     app.command("compare")(compare)
 
@@ -23,7 +29,8 @@ def compare(
                                       show_default=False),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """The latest evaluation of each run (ganctl evaluate), side by side; differing protocols are marked."""
+    """The latest evaluation of each run (ganctl evaluate), side by side, with floors and verdicts; differing
+    protocols are marked."""
     from ganctl.errors import ConfigError
     from ganctl.runs.rundir import RunDir
 
@@ -58,7 +65,8 @@ def compare(
                 cells.append("-")
             else:
                 key, value = next(iter(record["values"].items()))
-                cells.append(f"{key} {value:.4g}")
+                verdict = record.get("verdict")  # ganctl evaluate's, against the floor of real images
+                cells.append(f"{key} {value:.4g}" + (f" ({_against(record)}: {verdict['verdict']})" if verdict else ""))
         table.add_row(row["run"], str(row["model"]), str(row["backend"]), str(row["step"]), *cells)
     stdout().print(table)
     if differing:

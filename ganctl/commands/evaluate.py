@@ -23,9 +23,11 @@ def evaluate(
     n: int = typer.Option(None, "--n", "-n", help="Real and generated images each [default: the recipe's metrics: "
                           "n, else 2000, or all the real (and, with --floor, held-out) images when fewer]."),
     features: str = typer.Option(None, "--features", help="Feature extractor: a name, or a YAML mapping such as "
-                                 "'{plugin: classifier, model: RUN_DIR}' [default: the recipe's, else pixels]."),
-    floor: bool = typer.Option(False, "--floor", help="Also score real held-out images against real training "
-                               "images: what a perfect generator would get at this --n."),
+                                 "'{plugin: classifier, model: RUN_DIR}' [default: the recipe's, else a classifier "
+                                 "of the data, trained once and cached (docs/evaluation.md)]."),
+    floor: bool = typer.Option(None, "--floor/--no-floor", help="Also score real held-out images against real "
+                               "training images: what a perfect generator would get at this --n [default: on when "
+                               "the data has a held-out split the model never saw]."),
     seed: int = typer.Option(0, "--seed", help="Seed of the generated latents and of the choice of real images."),
     data: str = typer.Option(None, "--data", help="Real data: a recipe or a dataset plugin name [default: what the "
                              "model was trained on]."),
@@ -40,7 +42,7 @@ def evaluate(
     """Compare generated images with real ones: FID, KID, PRDC, C2ST, ... with how each was computed."""
     from ganctl.errors import ConfigError
     from ganctl.evaluation.held_out import held_out_result
-    from ganctl.evaluation.metrics import default_metrics, default_n, evaluate, request
+    from ganctl.evaluation.metrics import default_metrics, default_n, evaluate, names_features, request
     from ganctl.evaluation.scoring import evaluate_classifier, is_classifier
     from ganctl.evaluation.subjects import floor_subject, subject_from_onnx, subject_from_run
     from ganctl.runs.rundir import is_model_file
@@ -62,7 +64,7 @@ def evaluate(
         if weights != "auto":
             raise ConfigError(f"{source} is a classifier: --weights chooses a generator's weights (train.ema's "
                               "moving average or the raw ones); leave it out.")
-        if metrics or features or floor or n is not None:
+        if metrics or features or floor is not None or n is not None:
             reader = host.declaring("feature_extractors", "reads_classifier_exports")
             use = f" To use it for a generator's metrics: --features '{{plugin: {reader[0]}, model: {source}}}'." \
                 if reader else ""
@@ -90,14 +92,26 @@ def evaluate(
     sections = sections or recipe_metrics or default_metrics(host)
     requests = [request(host, section, features_section) for section in sections]  # checked before loading
     subject = subject_from_onnx(source, provider) if is_onnx else subject_from_run(source, host, backend, weights)
+    choice = None
+    if features_section is None and not all(names_features(section) for section in sections):
+        choice = _default_features(subject, real_data, host)
+        requests = [request(host, section, None, choice.features) for section in sections]
     if n is None and recipe_metrics and not metrics:
         n = next((m.n for m in recipe_metrics if m.n), None)
-    floors, reference, note = [], None, ""
+    floors, reference, note, floor_note = [], None, "", ""
+    asked = floor is not None
+    if not asked:
+        floor = _has_unseen_held_out(real_data or subject.data, subject.data, host)
     if floor:  # first (a too large --n fails early), and against the same real images as the model
         section = real_data or subject.data
         if section is None:
             raise ConfigError(f"{source} does not say what data it was trained on; give it with --data for --floor.")
         held_out, reference = floor_subject(section, host, subject.spec, subject.conditional, trained_on=subject.data)
+        if not asked and n is not None and n > (held_out.holds or 0):  # the default floor gives way to --n
+            floor, reference = False, None
+            floor_note = (f"no floor: --n {n} is more than the {held_out.holds} held-out images it is measured on; "
+                          f"use --n {held_out.holds} or less to see each value next to its floor.")
+    if floor:
         if n is None:  # one n for both rows: the default, capped at the held-out and the reference images
             n, note = default_n({held_out.name: held_out.holds or 0,
                                  f"the real data {json.dumps(reference.described)}": len(reference.pool(host))})
@@ -106,15 +120,23 @@ def evaluate(
     results = evaluate(subject, requests, host, n=n, seed=seed, real_data=real_data, use_cache=not no_cache,
                        real=reference, n_note=note)
     held_out, held_out_note = held_out_result(subject, host)  # a run's model on its held-out split, when it can
+    from ganctl.evaluation.verdict import of_record
+
     records = [r.to_dict() for r in results]
     for record, found in zip(records, floors, strict=False):
         record["floor"] = found.to_dict()
+        judged = of_record(host, record)
+        if judged is not None:
+            record["verdict"] = judged.to_dict()
+    for record, request_ in zip(records, requests, strict=False):
+        record["protocol"]["features_source"] = _source(request_, choice, features_section)
     if held_out is not None:
         records.append(held_out.to_dict())
-    if held_out_note:
-        from ganctl.console import warn
+    for line in (floor_note, held_out_note):
+        if line:
+            from ganctl.console import warn
 
-        warn(held_out_note)
+            warn(line)
     if not is_onnx:
         from ganctl.runs.rundir import RunDir
 
@@ -125,6 +147,53 @@ def evaluate(
         typer.echo(json.dumps(records, indent=2))
         return
     _table(results, subject, host, floors, held_out)
+    _features_lines(records)
+    verdicts = [record["verdict"]["line"] for record in records if "verdict" in record]
+    if verdicts:
+        stdout().print("verdict (x floor: distances; else how much worse than real images):\n  "
+                       + "\n  ".join(verdicts), highlight=False)
+
+
+def _default_features(subject, real_data, host):
+    """The data's default features (:mod:`ganctl.training.default_classifier`), its classifier
+    trained now on the subject's backend when it is not cached yet."""
+    from ganctl.engine import backends
+    from ganctl.errors import ConfigError
+    from ganctl.training.default_classifier import choose
+    from ganctl.training.loop import Trainer
+
+    section = real_data or subject.data
+    if section is None:
+        raise ConfigError(f"{subject.name} does not say what data it was trained on (no ganctl.data metadata); "
+                          "give the real data with --data RECIPE|DATASET.")
+    backend = subject.session.backend if subject.session is not None else backends.resolve()[0]
+    return choose(host, section, backend, Trainer)
+
+
+def _has_unseen_held_out(section, trained_on, host) -> bool:
+    """Whether the default floor applies: the data has a held-out split the model never saw."""
+    from ganctl.session.data import held_out_sections, saw_held_out
+
+    if section is None:
+        return False
+    found = held_out_sections(section, host)
+    return found is not None and not saw_held_out(trained_on, found[0], host)
+
+
+def _source(item, choice, asked) -> dict:
+    """Where a request's features came from, for its protocol."""
+    if asked is not None:
+        return {"source": "asked", "detail": "features: asked for with --features"}
+    if choice is not None and item.features == choice.features:
+        return {"source": choice.source, "detail": choice.detail}
+    return {"source": "asked", "detail": "features: named in the metric's features:"}
+
+
+def _features_lines(records) -> None:
+    """One line per distinct source of features (which extractor, and where it came from)."""
+    for detail in dict.fromkeys(r["protocol"]["features_source"]["detail"] for r in records
+                                if "features_source" in r["protocol"]):  # held-out values have no features
+        stdout().print(detail, highlight=False)
 
 
 def _features(text: str | None) -> str | dict | None:

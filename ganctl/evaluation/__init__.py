@@ -10,4 +10,8 @@
 - ``scoring.py``: ``ganctl evaluate`` on a classifier's run directory or ONNX export.
 - ``held_out.py``: a generative model's own values on held-out images (a VAE's ELBO) and its
   reconstructions, after each training epoch and in ``ganctl evaluate``.
+- ``default_features.py``: what metrics look through when nobody names an extractor (a dataset
+  plugin's declaration, the data's cached classifier, or the extractor plugins' default), and
+  that classifier's cache key and recipe.
+- ``verdict.py``: a value against its floor (real held-out images), in words.
 """

@@ -72,11 +72,19 @@ class Result:
                 "seconds": round(self.seconds, 3)}
 
 
+def names_features(section: str | dict[str, Any] | Section) -> bool:
+    """Whether a metric (a name, a mapping or a recipe's section) names its own extractor."""
+    if isinstance(section, Section):
+        return section.features is not None
+    return isinstance(section, dict) and section.get("features") is not None
+
+
 def request(host: PluginHost, section: str | dict[str, Any] | Section,
-            features: str | dict[str, Any] | None = None) -> Request:
+            features: str | dict[str, Any] | None = None, default: str | dict[str, Any] | None = None) -> Request:
     """A request from a metric name, ``{plugin: NAME, features: ..., ...params}`` or a recipe's
     validated metric section (used as it is, not validated again). ``features`` (--features)
-    beats the section's; without either, the default extractor."""
+    beats the section's; without either, ``default`` (the data's default features, see
+    :mod:`ganctl.evaluation.default_features`), else the extractor plugins' default."""
     if isinstance(section, Section):
         name, params, from_section = section.plugin, section.params, section.features
     else:
@@ -86,7 +94,7 @@ def request(host: PluginHost, section: str | dict[str, Any] | Section,
         raw.pop("n", None)
         checked = validate_section(raw, "metrics", host, source="--metric")
         name, params = checked.plugin, checked.params
-    return Request(name, params, features or from_section or default_features(host))
+    return Request(name, params, features or from_section or default or default_features(host))
 
 
 def _prepare(subject: Subject, requests: Sequence[Request], host: PluginHost

@@ -37,18 +37,18 @@ def is_classifier(source: Path) -> bool:
     return False
 
 
-def evaluate_classifier(source: Path, host: PluginHost, *, backend: str | None = None,
-                        data: dict[str, Any] | None = None) -> Result:
-    """A classifier's accuracy, precision, recall, F1 and ROC-AUC on held-out labelled data.
+def held_out_predictions(source: Path, host: PluginHost, *, backend: str | None = None,
+                         data: dict[str, Any] | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, Any], str]:
+    """A classifier's class probabilities on held-out labelled data, the true labels, that data's
+    section and what ran the classifier.
 
     A run directory runs in Keras (its newest checkpoint), an ONNX file in onnxruntime, through
     the feature extractor that reads classifier exports. The data is ``data``, or the held-out
     test split of the data it was trained on.
     """
-    from ganctl.evaluation.classification import predict, scores
+    from ganctl.evaluation.classification import predict
     from ganctl.session.data import build_dataset, held_out_sections, saw_held_out
 
-    began = time.perf_counter()
     if not is_model_file(source):
         from ganctl.runs.trained import open_trained
 
@@ -93,6 +93,17 @@ def evaluate_classifier(source: Path, host: PluginHost, *, backend: str | None =
         raise ConfigError(f"{source} takes {'x'.join(map(str, spec.shape))} images, but {json.dumps(section)} has "
                           f"{'x'.join(map(str, dataset.spec.shape))}; give data of the size it was trained on.")
     probabilities, labels = predict(classify, dataset)
+    return probabilities, labels, section, engine
+
+
+def evaluate_classifier(source: Path, host: PluginHost, *, backend: str | None = None,
+                        data: dict[str, Any] | None = None) -> Result:
+    """A classifier's accuracy, precision, recall, F1 and ROC-AUC on held-out labelled data
+    (:func:`held_out_predictions`)."""
+    from ganctl.evaluation.classification import scores
+
+    began = time.perf_counter()
+    probabilities, labels, section, engine = held_out_predictions(source, host, backend=backend, data=data)
     values = scores(probabilities, labels)
     protocol = {"metric": "classification", "params": {}, "data": section, "n": int(len(labels)),
                 "classifier": str(source), "engine": engine, "ganctl": __version__}

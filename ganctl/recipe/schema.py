@@ -44,7 +44,8 @@ class MetricRef(PluginRef):
     )
     n: int | None = Field(None, ge=2, description="Real and generated images each; null: 2000.")
     features: str | dict[str, Any] | None = Field(
-        None, description="Feature extractor: a name or {plugin: NAME, ...}; null: pixels."
+        None, description="Feature extractor: a name or {plugin: NAME, ...}; null: the data's default "
+                          "features (a classifier of the data, trained once and cached)."
     )
 
 

@@ -1,55 +1,28 @@
 """``ganctl report``: one self-contained HTML page about a run (images inlined, no other files).
 
 It holds the loss curves (per epoch), the curves of the metrics computed during training, of
-the sample diversity and (for a classifier) of its held-out scores, the curves of a generative
-model's held-out values (``held_out/<key>``), the sample grids over time, the latest
-reconstructions, every ``ganctl evaluate`` result with its
-protocol, the recipe and ``run.json``. Plots are drawn with matplotlib's Agg backend (no display).
+the sample diversity and (for a classifier) of its held-out scores, with its confusion matrix and
+ROC curves on the held-out split, the curves of a generative model's held-out values
+(``held_out/<key>``), the sample grids over time (at least 320 pixels wide, the epoch under
+each), the latest reconstructions, every ``ganctl evaluate`` result with its floor and verdict
+(protocols collapsed), the recipe and ``run.json`` (collapsed). The images are
+:mod:`ganctl.runs.report_images`'s.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
+from ganctl.runs import report_images as images
 from ganctl.runs.rundir import RunDir
 
 MAX_GRIDS = 12  # sample grids shown: evenly spaced over the run, the final one always
 HELD_OUT = "held_out/"  # the epoch records' keys of a generative model's held-out values
-
-
-def _png(figure: Any) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=96, bbox_inches="tight")
-    return base64.b64encode(buffer.getvalue()).decode()
-
-
-def _curves(series: dict[str, list[tuple[int, float]]], title: str, xlabel: str) -> str | None:
-    """One PNG (base64) with a line per series, or None when there is nothing to draw."""
-    series = {k: v for k, v in series.items() if v}
-    if not series:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    from matplotlib import pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(7, 3.2))
-    for name, points in sorted(series.items()):
-        xs, ys = zip(*points, strict=True)
-        axes.plot(xs, ys, marker="o" if len(xs) < 30 else None, markersize=3, label=name)
-    axes.set_title(title)
-    axes.set_xlabel(xlabel)
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
-    try:
-        return _png(figure)
-    finally:
-        plt.close(figure)
 
 
 def _series(records: list[dict[str, Any]], kind: str | None) -> dict[str, list[tuple[int, float]]]:
@@ -75,7 +48,14 @@ def _reconstructions(run: RunDir) -> tuple[str, str] | None:
     return (found[0].stem, base64.b64encode(found[0].read_bytes()).decode()) if found else None
 
 
-def _grids(run: RunDir) -> list[tuple[str, str]]:
+def _caption(path: Path, info: dict[str, Any]) -> str:
+    """What a sample grid shows: ``epoch 10``, or ``final (epoch 38)``."""
+    if path.stem.startswith("epoch-"):
+        return f"epoch {int(path.stem.split('-')[1])}"
+    return f"final (epoch {info.get('epoch')})" if info.get("epoch") is not None else "final"
+
+
+def _grids(run: RunDir) -> list[Path]:
     files = sorted(p for p in run.samples.glob("epoch-*.png"))
     if len(files) > MAX_GRIDS - 1:
         step = len(files) / (MAX_GRIDS - 1)
@@ -83,11 +63,57 @@ def _grids(run: RunDir) -> list[tuple[str, str]]:
     final = run.samples / "final.png"
     if final.exists():
         files.append(final)
-    return [(p.stem, base64.b64encode(p.read_bytes()).decode()) for p in files]
+    return files
 
 
-def render(run: RunDir) -> str:
-    """The report of ``run`` as one HTML document."""
+def _evaluations(evaluations: dict[str, dict[str, Any]]) -> list[str]:
+    """Each metric's latest value with its floor and verdict, its protocol collapsed."""
+    escape = html.escape
+    parts = ["<h2>Evaluations (latest of each metric)</h2>",
+             "<table><tr><th>metric</th><th>value</th><th>floor (real images)</th><th>verdict</th>"
+             "<th>features</th></tr>"]
+    sources = []
+    for metric, record in evaluations.items():
+        values = list(record["values"].items())
+        key, value = values[0]
+        floor = record.get("floor")
+        low = f"{next(iter(floor['values'].values())):.4g}" if floor else "-"
+        verdict = record.get("verdict", {}).get("line", "-" if not floor else "")
+        extractor = record["protocol"].get("extractor", {})
+        features = f"{extractor.get('name', '-')} ({str(extractor.get('sha256', ''))[:12]})" if extractor else "-"
+        source = record["protocol"].get("features_source", {}).get("detail")
+        if source:
+            sources.append(source)
+        rest = ", ".join(f"{k} {v:.4g}" for k, v in values[1:] if not k.startswith("class_"))
+        protocol = json.dumps(record["protocol"], indent=1, sort_keys=True)
+        floor_protocol = json.dumps(floor["protocol"], indent=1, sort_keys=True) if floor else ""
+        parts.append(
+            f"<tr><td>{escape(metric)}</td><td><b>{escape(f'{key} {value:.4g}')}</b><br><small>{escape(rest)}</small>"
+            f"</td><td>{escape(low)}</td><td>{escape(verdict)}</td><td>{escape(features)}</td></tr>"
+            f"<tr><td colspan='5'><details><summary>protocol of {escape(metric)}</summary><pre>{escape(protocol)}"
+            "</pre>" + (f"<p>floor's protocol</p><pre>{escape(floor_protocol)}</pre>" if floor else "")
+            + "</details></td></tr>")
+    parts.append("</table>")
+    parts += [f"<p>{escape(line)}</p>" for line in dict.fromkeys(sources)]
+    return parts
+
+
+def _classifier(found: tuple[Any, Any] | None) -> list[str]:
+    """A classifier's held-out predictions as a confusion matrix and ROC curves."""
+    if found is None:
+        return []
+    probabilities, labels = found
+    return ["<h2>Held-out predictions</h2><div class='grids'>",
+            f"<figure><img alt='confusion matrix' src='data:image/png;base64,"
+            f"{images.confusion_matrix(probabilities, labels)}'></figure>",
+            f"<figure><img alt='ROC curves' src='data:image/png;base64,{images.roc_curves(probabilities, labels)}'>"
+            "</figure></div>"]
+
+
+def render(run: RunDir, classifier: tuple[Any, Any] | None = None) -> str:
+    """The report of ``run`` as one HTML document. ``classifier``: a classifier's class
+    probabilities and the true labels of its held-out split, drawn as a confusion matrix and
+    ROC curves."""
     info = run.read_info()
     records = run.read_metrics()
     escape = html.escape
@@ -97,7 +123,8 @@ def render(run: RunDir) -> str:
         "<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;vertical-align:top}"
         "pre{background:#f6f6f6;padding:8px;font-size:12px;overflow:auto}"
-        ".grids figure{display:inline-block;margin:4px}.grids img{image-rendering:pixelated;width:220px}</style>",
+        ".grids figure{display:inline-block;margin:6px;text-align:center}.grids img{image-rendering:pixelated}"
+        "summary{cursor:pointer;color:#555}</style>",
         "</head><body>",
         f"<h1>{escape(run.path.name)}</h1>",
         f"<p>{escape(str(info.get('model')))} on {escape(str(info.get('data')))}, backend "
@@ -112,14 +139,18 @@ def render(run: RunDir) -> str:
                                   ("Held-out scores (classifiers)", _series(records, "validation"), "epoch"),
                                   ("Sample diversity (1: as varied as the data)", _series(records, "diversity"),
                                    "epoch")):
-        image = _curves(series, title, xlabel)
+        image = images.curves(series, title, xlabel)
         if image:
             parts.append(f"<h2>{escape(title)}</h2><img alt='{escape(title)}' src='data:image/png;base64,{image}'>")
     grids = _grids(run)
     if grids:
-        parts.append("<h2>Samples over time</h2><div class='grids'>")
-        parts += [f"<figure><img alt='{escape(n)}' src='data:image/png;base64,{data}'>"
-                  f"<figcaption>{escape(n)}</figcaption></figure>" for n, data in grids]
+        parts.append("<h2>Samples over time</h2><p>A conditional model's grids have one column per class.</p>"
+                     "<div class='grids'>")
+        for path in grids:
+            data, width = images.readable_grid(path)
+            caption = escape(_caption(path, info))
+            parts.append(f"<figure><img alt='samples, {caption}' width='{width}' src='data:image/png;base64,{data}'>"
+                         f"<figcaption>{caption}</figcaption></figure>")
         parts.append("</div>")
     latest = _reconstructions(run)
     if latest is not None:
@@ -128,18 +159,14 @@ def render(run: RunDir) -> str:
                      f"(right), {escape(name)}.</p><div class='grids'><figure><img alt='{escape(name)}' "
                      f"src='data:image/png;base64,{data}' style='width:440px'><figcaption>{escape(name)}"
                      "</figcaption></figure></div>")
+    parts += _classifier(classifier)
     evaluations = run.latest_evaluations()
     if evaluations:
-        parts.append("<h2>Evaluations (latest of each metric) and their protocols</h2><table>"
-                     "<tr><th>metric</th><th>values</th><th>protocol</th></tr>")
-        for metric, record in evaluations.items():
-            values = ", ".join(f"{k} {v:.5g}" for k, v in record["values"].items())
-            protocol = json.dumps(record["protocol"], indent=1, sort_keys=True)
-            parts.append(f"<tr><td>{escape(metric)}</td><td>{escape(values)}</td>"
-                         f"<td><pre>{escape(protocol)}</pre></td></tr>")
-        parts.append("</table>")
+        parts += _evaluations(evaluations)
     if run.recipe_path.exists():
-        parts.append(f"<h2>Recipe</h2><pre>{escape(run.recipe_path.read_text())}</pre>")
-    parts.append(f"<h2>run.json</h2><pre>{escape(json.dumps(info, indent=2))}</pre>")
+        parts.append(f"<h2>Recipe</h2><details><summary>recipe.yaml</summary><pre>{escape(run.recipe_path.read_text())}"
+                     "</pre></details>")
+    parts.append(f"<h2>run.json</h2><details><summary>run.json</summary><pre>{escape(json.dumps(info, indent=2))}"
+                 "</pre></details>")
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -15,6 +15,8 @@
 - ``checkpoints.py``: periodic checkpoints, the one at a stop, keep-best's, resuming from the newest.
 - ``pruning.py``: ``train.prune``'s report, each pruned kernel's sparsity in run.json at the end.
 - ``run_info.py``: a new run's run.json.
+- ``default_classifier.py``: the default features of a dataset, its classifier trained on first use (through
+  this package's trainer) into ganctl's cache.
 - ``followers.py``: the scratch run directory of a process other than process 0 when training as several
   processes (only process 0 writes the run).
 """

@@ -30,6 +30,7 @@ import numpy as np
 
 from ganctl import interrupts
 from ganctl.errors import ConfigError, GanctlError
+from ganctl.evaluation.default_features import Choice
 from ganctl.plugins import PluginHost
 from ganctl.runs.checkpoint import Progress
 from ganctl.runs.rundir import RunDir
@@ -143,7 +144,7 @@ class Trainer:
         around: list[Callback] = [ShowProgress(reporter, train.epochs, self.steps_per_epoch, train.batch_size)]
         if self.generative:
             around += [CollapseAlarm(session, run, reporter),
-                       TrackMetrics(session, self.host, run, reporter, self.checkpoints),
+                       TrackMetrics(session, self.host, run, reporter, self.checkpoints, self.default_features),
                        SampleGrids(session, run)]
             if self.measures is not None and self.measures.can.reconstructs:
                 around.append(Reconstructions(session, run, self.measures))
@@ -153,6 +154,13 @@ class Trainer:
             around.append(PruningReport(session, run))
         self.callbacks = CallbackList([*around, self.checkpoints])
         return self
+
+    def default_features(self) -> Choice:
+        """The data's default features for the recipe's metrics (its classifier trained now when
+        it is not cached yet; :mod:`ganctl.training.default_classifier`)."""
+        from ganctl.training.default_classifier import choose
+
+        return choose(self.host, self.recipe.data.to_dict(), self.session.backend, Trainer, dataset=self.dataset)
 
     def restore(self) -> Progress:
         """Load the newest usable checkpoint into the engine; Progress() when there is none yet.

@@ -4,15 +4,24 @@ Each metric runs every ``every`` epochs of its section, and every metric after t
 the values go to metrics.jsonl (``"type": "eval"``, ``<metric>/<key>``). When the metric that
 ``train.keep_best`` names improves, the state is saved as ``checkpoints/best/`` and run.json's
 ``best`` says which step, metric and value.
+
+A metric whose section names no ``features:`` looks through the data's default features
+(:mod:`ganctl.evaluation.default_features`: a classifier of the data, trained once and cached),
+chosen when the run starts and recorded in run.json under ``default_features``, so that a resumed
+run keeps them. A run from before that record looks through the extractor plugins' default
+(``pixels``), as it did; the resolved recipe does not change either way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from ganctl.evaluation.default_features import Choice
 from ganctl.evaluation.metrics import Result, evaluate, request
 from ganctl.evaluation.subjects import subject_from_session
 from ganctl.plugins import PluginHost
+from ganctl.runs import checkpoint
 from ganctl.runs.checkpoint import Progress
 from ganctl.runs.rundir import RunDir
 from ganctl.session.assemble import Session
@@ -25,10 +34,27 @@ class TrackMetrics(Callback):
     """Computes the recipe's metrics due after each epoch; keeps the best state by one of them."""
 
     def __init__(self, session: Session, host: PluginHost, run: RunDir, reporter: Reporter,
-                 checkpoints: Checkpoints) -> None:
+                 checkpoints: Checkpoints, choose: Callable[[], Choice]) -> None:
         self.session, self.host, self.run, self.reporter = session, host, run, reporter
         self.checkpoints = checkpoints
         self.recipe = session.recipe
+        self.features = self.default_features(choose)
+
+    def default_features(self, choose: Callable[[], Choice]) -> str | dict[str, Any] | None:
+        """The features of the metrics that name none: run.json's record, else (a new run)
+        ``choose()``'s, recorded; None (the extractor plugins' default) for a run that began
+        before such records, or when every metric names its features."""
+        if all(m.features is not None for m in self.recipe.metrics):
+            return None
+        info = self.run.read_info()
+        if "default_features" in info:
+            return info["default_features"]["features"]
+        if checkpoint.listing(self.run.checkpoints):  # begun before default features were recorded
+            return None
+        choice = choose()
+        self.run.update_info(default_features=choice.to_dict())
+        self.reporter.note(f"metrics: {choice.detail}")
+        return choice.features
 
     def on_epoch_end(self, progress: Progress, means: dict[str, float], last: bool) -> None:
         results = self.evaluate(progress, last)
@@ -45,7 +71,7 @@ class TrackMetrics(Callback):
         with self.session.engine.averaged():  # the generator's moving average, when train.ema keeps one
             subject = subject_from_session(self.session, progress.step)
             for section in due:  # one at a time: each may ask for its own n
-                results += evaluate(subject, [request(self.host, section)], self.host, n=section.n,
+                results += evaluate(subject, [request(self.host, section, None, self.features)], self.host, n=section.n,
                                     seed=self.recipe.seed, real_dataset=self.session.dataset)
         record: dict[str, Any] = {"step": progress.step, "epoch": epoch, "type": "eval"}
         for result in results:

@@ -41,6 +41,8 @@ def auto_blocks(height: int, width: int) -> int:
 class Classifier(api.ClassifierModel):
     """A small CNN that labels images (cross-entropy); the `classifier` feature extractor runs it."""
 
+    trains_default_features = True  # ganctl evaluate's default features: this model, trained on the data
+
     class Params(api.Params):
         filters: int = api.Field(32, ge=1, le=1024, description="Filters of the first block; each block doubles them.")
         blocks: int | None = api.Field(
