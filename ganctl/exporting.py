@@ -226,19 +226,18 @@ def export(session: Session, run: RunDir, step: int, name: str, exporter: api.Ex
 def quantized(session: Session, exporter: api.Exporter, source: api.ExportSource, exported: Path, path: Path,
               judge: Judge, max_fid_increase: float) -> Quality:
     """Quantise ``exported`` (float32, checked) into ``path`` and measure what it gives up."""
-    mode = exporter.quantization or ""
     try:
         exporter.quantize(source, exported, path)
         runner = exporter.load(path)
     except GanctlError:
         raise
     except Exception as exc:  # onnxruntime's own failure: a clear message, not a traceback
-        raise GanctlError(f"{mode} quantisation failed on this model ({type(exc).__name__}: {_first_line(exc)}); "
-                          "nothing was written. Try another --quantize mode.") from None
+        raise GanctlError(f"{exporter.quantization} quantisation failed ({type(exc).__name__}: {_first_line(exc)}); "
+                          "nothing was written. Try another --quantize mode on this model.") from None
     diffs = differences(session, runner, source)  # each batch's images weigh by its size
     mean = sum(size * m for size, (_, m) in diffs.items()) / sum(diffs)
     metrics = judge(lambda z, labels: np.asarray(runner(z, None if labels is None else labels.astype(np.int64))))
-    return Quality(mode, max(w for w, _ in diffs.values()), mean, metrics, max_fid_increase)
+    return Quality(exporter.quantization or "", max(w for w, _ in diffs.values()), mean, metrics, max_fid_increase)
 
 
 def cannot_quantize(session: Session, name: str, exporter: api.Exporter) -> str | None:
@@ -368,7 +367,8 @@ def export_after_training(session: Session, host: PluginHost, run: RunDir, step:
                                       judge=judge(exported) if judge and exporter.quantization else None))
             except GanctlError as exc:
                 exc.message = (f"training finished and saved its checkpoint, but export[{index}] ({name}) failed: "
-                               f"{exc.message} Retry with: ganctl export {run.path} --format {name}")
+                               f"{exc.message} Retry with: ganctl export {run.path} --format {name}"
+                               + (f" --quantize {exporter.quantization}" if exporter.quantization else ""))
                 raise
     return results
 

@@ -58,7 +58,6 @@ def metadata(model) -> dict[str, str]:
     return {p.key: p.value for p in model.metadata_props}
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("mode", MODES)
 def test_each_mode_writes_a_checked_quantised_export(runner, tmp_path, mode):
     import onnx

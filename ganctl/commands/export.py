@@ -140,6 +140,7 @@ def _list(host, run_dir: Path | None, backend: str | None) -> None:
         _, exporter = make_exporter(host, name, source="--list")
         reason = exporter.unavailable(chosen)
         writes = (f"file *{exporter.suffix}" if exporter.suffix else "folder") + \
-            f" ({', '.join(k + 's' for k in exporter.kinds)})"
+            f" ({', '.join(k + 's' for k in exporter.kinds)})" + \
+            (f"; --quantize {'|'.join(exporter.quantizations)}" if exporter.quantizations else "")
         table.add_row(name, writes, "yes" if reason is None else f"no: {reason}", component.description)
     stdout().print(table)
