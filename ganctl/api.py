@@ -620,8 +620,9 @@ class Exporter(ABC):
     @property
     def quantization(self) -> str | None:
         """The mode of :attr:`quantizations` this exporter's parameters ask for (their
-        ``quantize``), or None for an export that computes what Keras computes (1.7)."""
-        return getattr(self.params, "quantize", None)
+        ``quantize``), or None for an export that computes what Keras computes (1.7). An
+        exporter that declares no quantizations never quantises, whatever its parameters."""
+        return getattr(self.params, "quantize", None) if self.quantizations else None
 
     def quantize(self, source: ExportSource, exported: Path, path: Path) -> None:
         """Write to ``path`` the :attr:`quantization` of ``exported`` (what :meth:`export` wrote
