@@ -627,11 +627,15 @@ class Exporter(ABC):
         default: written by ``ganctl export RUN_DIR`` when neither ``--onnx``/``--format`` nor
             the recipe's ``export:`` names an exporter (1.5); every default exporter is written,
             in registration order (ganctl's own ``onnx`` declares it).
+        quantizations: the lossy modes :meth:`quantize` can write (1.7), e.g. ``("fp16",)``;
+            empty (the default) for an exporter that writes only what Keras computes. An exporter
+            that declares some takes a ``quantize`` parameter naming one of them.
     """
 
     suffix: ClassVar[str] = ""
     kinds: ClassVar[tuple[str, ...]] = ("generator",)
     default: ClassVar[bool] = False
+    quantizations: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: Params) -> None:
         self.params = params
@@ -652,6 +656,23 @@ class Exporter(ABC):
     def load(self, path: Path) -> Runner:
         """A function running the file at ``path``, used to check it against Keras (see
         :data:`Runner` for a generator's and a classifier's)."""
+
+    @property
+    def quantization(self) -> str | None:
+        """The mode of :attr:`quantizations` this exporter's parameters ask for (their
+        ``quantize``), or None for an export that computes what Keras computes (1.7). An
+        exporter that declares no quantizations never quantises, whatever its parameters."""
+        return getattr(self.params, "quantize", None) if self.quantizations else None
+
+    def quantize(self, source: ExportSource, exported: Path, path: Path) -> None:
+        """Write to ``path`` the :attr:`quantization` of ``exported`` (what :meth:`export` wrote
+        for ``source``, already checked against Keras) (1.7).
+
+        ganctl then checks the quantised file's quality instead of its parity: its images against
+        the float32 generator's, and the change in FID and C2ST. Raise :class:`ConfigError` when
+        this model cannot be quantised so (e.g. none of its operations has an int8 form).
+        """
+        raise ConfigError(f"{type(self).__name__} does not quantise (it declares no quantizations).")
 
 
 # --------------------------------------------------------------------------------------------
@@ -732,6 +753,10 @@ class Metric(ABC):
             order (ganctl's own first: fid, kid, prdc, c2st). Declare it only for a metric that runs
             on any generator through the default extractor (no ``needs_labels`` or
             ``needs_probabilities``).
+        checks_exports: computed, on the float32 generator and on the file, by the quality
+            check of quantised exports (1.7); the first registered that declares it (ganctl's
+            own: fid, then c2st) is the one ``--max-fid-increase`` limits. Like ``default``, only
+            for a metric that runs on any generator through the default extractor.
     """
 
     needs_probabilities: ClassVar[bool] = False
@@ -739,6 +764,7 @@ class Metric(ABC):
     lower_is_better: ClassVar[bool] = True
     distance: ClassVar[bool] = False
     default: ClassVar[bool] = False
+    checks_exports: ClassVar[bool] = False
 
     def __init__(self, params: Params) -> None:
         self.params = params

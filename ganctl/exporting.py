@@ -10,15 +10,18 @@ Every export, whatever its format, goes through the same steps:
    recorded in the run's ``run.json`` under ``exports``.
 
 A failed export leaves the destination (and any earlier export there) untouched.
+
+A quantised export (docs/export.md) is written and checked in float32 first, then quantised by
+the exporter and checked for quality instead: its images against Keras's, and the change in FID
+and C2ST (a ``judge`` from :mod:`ganctl.evaluation.quantised`); FID may rise by ``max_fid_increase``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,7 @@ import numpy as np
 
 from ganctl import __version__, api
 from ganctl.errors import ConfigError, GanctlError, PluginError
-from ganctl.fsutil import why_unwritable
+from ganctl.fsutil import replace_path, sha256, why_unwritable
 from ganctl.inference.contract import FORMAT
 from ganctl.plugins import PluginHost
 from ganctl.recipe.load import Section, validate_section
@@ -38,6 +41,32 @@ from ganctl.session.assemble import Session
 PARITY_BATCHES = (1, 7, 64)
 PARITY_SEED = 20_241_129
 DEFAULT_ATOL = 1e-4
+DEFAULT_MAX_FID_INCREASE = 1.0  # what FID a quantised export may add to float32's (docs/export.md says why)
+
+Judge = Callable[[Callable[[np.ndarray, np.ndarray | None], np.ndarray]], dict[str, tuple[float, float]]]
+"""Scores a draw function ``(z, labels) -> images``: ``{metric: (float32's, its)}``, FID first."""
+
+
+@dataclass(frozen=True)
+class Quality:
+    """What a quantised export gives up against the float32 generator."""
+
+    mode: str
+    max_abs_diff: float
+    mean_abs_diff: float
+    metrics: dict[str, tuple[float, float]]
+    max_fid_increase: float
+
+    @property
+    def fid_increase(self) -> float:
+        """The rise of the first metric (FID), the one ``max_fid_increase`` limits."""
+        before, after = next(iter(self.metrics.values()))
+        return after - before
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"quantization": self.mode, "max_abs_diff": self.max_abs_diff, "mean_abs_diff": self.mean_abs_diff,
+                "metrics": {k: {"float32": a, "quantized": b} for k, (a, b) in self.metrics.items()},
+                "max_fid_increase": self.max_fid_increase}
 
 
 @dataclass(frozen=True)
@@ -50,10 +79,18 @@ class Exported:
     diffs: dict[int, float]
     atol: float
     seconds: float
+    quality: Quality | None = None
+    """For a quantised export: its quality check (the parity fields are the float32 file's)."""
+
+    @property
+    def key(self) -> str:
+        """Its entry in run.json's ``exports``: the format, and the quantisation when there is one."""
+        return self.format if self.quality is None else f"{self.format}-{self.quality.mode}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": str(self.path), "max_abs_diff": self.max_abs_diff, "atol": self.atol,
-                "batch_sizes": list(self.diffs), "seconds": round(self.seconds, 2)}
+                "batch_sizes": list(self.diffs), "seconds": round(self.seconds, 2),
+                **({"quality": self.quality.to_dict()} if self.quality else {})}
 
 
 def metadata(session: Session, step: int) -> dict[str, str]:
@@ -111,25 +148,35 @@ def onnx_exporter(host: PluginHost) -> str:
 
 
 def export(session: Session, run: RunDir, step: int, name: str, exporter: api.Exporter, *,
-           out: Path | None = None, atol: float = DEFAULT_ATOL) -> Exported:
-    """Export ``session``'s generator (weights of ``step``) with ``exporter``; see the module docstring."""
-    reason = unavailable(session, exporter)
+           out: Path | None = None, atol: float = DEFAULT_ATOL, judge: Judge | None = None,
+           max_fid_increase: float = DEFAULT_MAX_FID_INCREASE) -> Exported:
+    """Export ``session``'s generator (weights of ``step``) with ``exporter``; see the module
+    docstring. ``judge`` scores a quantised export (required when ``exporter`` quantises)."""
+    reason = unavailable(session, exporter) or cannot_quantize(session, name, exporter)
     if reason:
         raise ConfigError(f"the {name} exporter cannot run here: {reason}.")
     if not atol > 0:
         raise ConfigError(f"--atol must be positive, got {atol}.")
-    kind = session.model.kind
+    if not max_fid_increase >= 0:
+        raise ConfigError(f"--max-fid-increase must be 0 or more, got {max_fid_increase}.")
+    kind, mode = session.model.kind, exporter.quantization
+    if mode and judge is None:  # every caller that exports with a quantising exporter gives one
+        raise GanctlError(f"a {mode} export needs its quality check (a judge); this is a bug in ganctl.")
     destination = Path(out) if out is not None else export_path(run.path, kind, exporter.suffix)
+    if mode and out is None:
+        destination = destination.with_name(f"{destination.stem}-{mode}{destination.suffix}")
     if exporter.suffix and destination.suffix.lower() != exporter.suffix:
         raise ConfigError(f"--out {destination}: a {name} export must end in {exporter.suffix}.")
     _make_parent(destination)
     began = time.perf_counter()
     source = export_source(session, step)
     scratch = Path(tempfile.mkdtemp(prefix=f".{destination.name}-", dir=destination.parent))
+    quality = None
     try:
         written = scratch / destination.name
+        first = scratch / f"float32-{destination.name}" if mode else written
         try:
-            exporter.export(source, written)
+            exporter.export(source, first)
         except GanctlError:
             raise
         except Exception as exc:  # a converter's own failure: a clear message, not a traceback
@@ -137,10 +184,10 @@ def export(session: Session, run: RunDir, step: int, name: str, exporter: api.Ex
                 f"the {name} exporter failed on this model ({type(exc).__name__}: {_first_line(exc)}). "
                 f"Nothing was written to {destination}. Try another --backend or format (ganctl export --list)."
             ) from None
-        if not written.exists():
-            raise GanctlError(f"the {name} exporter wrote nothing to {written}; this is a bug in the plugin.")
+        if not first.exists():
+            raise GanctlError(f"the {name} exporter wrote nothing to {first}; this is a bug in the plugin.")
         try:
-            diffs = parity(session, exporter.load(written), source)
+            diffs = parity(session, exporter.load(first), source)
         except GanctlError:
             raise
         except Exception as exc:  # the converter wrote something its own runtime cannot run
@@ -157,16 +204,63 @@ def export(session: Session, run: RunDir, step: int, name: str, exporter: api.Ex
                 f"{worst:.3g} > --atol {atol:g} ({detail}). Nothing was written to {destination}. "
                 "Try another --opset, another --backend, or (if the difference is harmless) a larger --atol."
             )
-        _replace(written, destination)
+        if mode and judge is not None:
+            quality = quantized(session, exporter, source, first, written, judge, max_fid_increase)
+            if quality.fid_increase > max_fid_increase:  # also written nowhere: the scratch folder goes
+                before, after = next(iter(quality.metrics.values()))
+                raise GanctlError(
+                    f"the {mode} export draws worse images: FID {after:.4g} against the float32 generator's "
+                    f"{before:.4g} (+{quality.fid_increase:.3g} > --max-fid-increase {max_fid_increase:g}; images "
+                    f"differ by up to {quality.max_abs_diff:.3g}, {quality.mean_abs_diff:.3g} on average). Nothing "
+                    f"was written to {destination}. Try a milder quantisation (fp16, then int8-static), or accept "
+                    "the loss with a larger --max-fid-increase."
+                )
+        replace_path(written, destination)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    result = Exported(name, destination, worst, diffs, atol, time.perf_counter() - began)
+    result = Exported(name, destination, worst, diffs, atol, time.perf_counter() - began, quality)
     _record(run, result, step, session.backend, session.engine.weights)
     return result
 
 
+def quantized(session: Session, exporter: api.Exporter, source: api.ExportSource, exported: Path, path: Path,
+              judge: Judge, max_fid_increase: float) -> Quality:
+    """Quantise ``exported`` (float32, checked) into ``path`` and measure what it gives up."""
+    try:
+        exporter.quantize(source, exported, path)
+        runner = exporter.load(path)
+    except GanctlError:
+        raise
+    except Exception as exc:  # onnxruntime's own failure: a clear message, not a traceback
+        raise GanctlError(f"{exporter.quantization} quantisation failed ({type(exc).__name__}: {_first_line(exc)}); "
+                          "nothing was written. Try another --quantize mode on this model.") from None
+    diffs = differences(session, runner, source)  # each batch's images weigh by its size
+    mean = sum(size * m for size, (_, m) in diffs.items()) / sum(diffs)
+    metrics = judge(lambda z, labels: np.asarray(runner(z, None if labels is None else labels.astype(np.int64))))
+    return Quality(exporter.quantization or "", max(w for w, _ in diffs.values()), mean, metrics, max_fid_increase)
+
+
+def cannot_quantize(session: Session, name: str, exporter: api.Exporter) -> str | None:
+    """Why ``exporter``'s quantisation cannot apply to this model; None when it can or does not quantise."""
+    mode = exporter.quantization
+    if mode is None:
+        return None
+    if mode not in exporter.quantizations:
+        known = ", ".join(exporter.quantizations) or "none"
+        return f"it does not write {mode!r} quantisations (it writes: {known})"
+    if session.model.kind != "generator":
+        return (f"quantisation is for generators, and this model is a {session.model.kind}: ganctl checks what "
+                "quantisation costs in image quality, which a classifier does not draw. Export it without quantize")
+    return None
+
+
 def parity(session: Session, runner: api.Runner, source: api.ExportSource) -> dict[int, float]:
     """Max abs difference between ``runner`` and Keras, per batch size, on fixed inputs."""
+    return {size: worst for size, (worst, _) in differences(session, runner, source).items()}
+
+
+def differences(session: Session, runner: api.Runner, source: api.ExportSource) -> dict[int, tuple[float, float]]:
+    """The max and mean abs difference between ``runner`` and Keras, per batch size, on fixed inputs."""
     diffs = {}
     classifier = source.kind == "classifier"
     names = ("probabilities", "features") if classifier else ("images",)
@@ -181,7 +275,7 @@ def parity(session: Session, runner: api.Runner, source: api.ExportSource) -> di
         if not isinstance(got, (tuple, list)) or len(got) != len(expected):
             raise GanctlError(f"the export's runner returns {type(got).__name__}; a {source.kind}'s returns "
                               f"{' and '.join(names)}. This is a bug in the exporter plugin.")
-        worst = 0.0
+        worst, total, count = 0.0, 0.0, 0
         for what, want, have in zip(names, expected, got, strict=True):
             have = np.asarray(have)
             if have.shape != want.shape:
@@ -189,19 +283,10 @@ def parity(session: Session, runner: api.Runner, source: api.ExportSource) -> di
                     f"the export returns {what} of shape {list(have.shape)} for batch {size}; "
                     f"Keras returns {list(want.shape)}."
                 )
-            worst = max(worst, float(np.max(np.abs(have.astype(np.float64) - want.astype(np.float64)))))
-        diffs[size] = worst
+            error = np.abs(have.astype(np.float64) - want.astype(np.float64))
+            worst, total, count = max(worst, float(np.max(error))), total + float(error.sum()), count + error.size
+        diffs[size] = (worst, total / max(count, 1))
     return diffs
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for item in files:
-        with item.open("rb") as handle:
-            for block in iter(lambda h=handle: h.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -245,33 +330,21 @@ def _make_parent(destination: Path) -> None:
         ) from None
 
 
-def _replace(written: Path, destination: Path) -> None:
-    """Move ``written`` to ``destination`` in one rename; a folder replaces a folder via a swap."""
-    if written.is_file():
-        os.replace(written, destination)
-        return
-    if destination.exists() and not destination.is_dir():
-        raise ConfigError(f"--out {destination} is a file; this format writes a folder.")
-    old = destination.with_name(f".{destination.name}.old-{os.getpid()}")
-    if destination.exists():
-        os.replace(destination, old)
-    os.replace(written, destination)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def _record(run: RunDir, result: Exported, step: int, backend: str, weights: str | None) -> None:
     info = run.read_info()
     exports = dict(info.get("exports", {}))
-    exports[result.format] = {**result.to_dict(), "step": step, "backend": backend,
+    exports[result.key] = {**result.to_dict(), "step": step, "backend": backend,
                               **({"weights": weights} if weights else {}),
                               "sha256": sha256(result.path), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     run.update_info(exports=exports)
 
 
-def export_after_training(session: Session, host: PluginHost, run: RunDir, step: int) -> list[Exported]:
+def export_after_training(session: Session, host: PluginHost, run: RunDir, step: int,
+                          judge: Callable[[Session], Judge] | None = None) -> list[Exported]:
     """The recipe's ``export:`` list, run at the end of training, from the best checkpoint if
     ``train.keep_best`` kept one (the session's weights are then replaced by it), with the
-    generator's moving average when ``train.ema`` keeps one."""
+    generator's moving average when ``train.ema`` keeps one. ``judge(session)``: the quality
+    check of quantised exports."""
     from ganctl.runs import checkpoint
 
     engine = session.engine
@@ -290,10 +363,12 @@ def export_after_training(session: Session, host: PluginHost, run: RunDir, step:
         for index, section in enumerate(session.recipe.export):
             name, exporter = make_exporter(host, section, source=f"{run.recipe_path}: export[{index}]")
             try:
-                results.append(export(exported, run, step, name, exporter))
+                results.append(export(exported, run, step, name, exporter,
+                                      judge=judge(exported) if judge and exporter.quantization else None))
             except GanctlError as exc:
                 exc.message = (f"training finished and saved its checkpoint, but export[{index}] ({name}) failed: "
-                               f"{exc.message} Retry with: ganctl export {run.path} --format {name}")
+                               f"{exc.message} Retry with: ganctl export {run.path} --format {name}"
+                               + (f" --quantize {exporter.quantization}" if exporter.quantization else ""))
                 raise
     return results
 
@@ -316,7 +391,7 @@ def check_exporters(session: Session, host: PluginHost) -> None:
     """Fail before training when an exporter in the recipe's ``export:`` list cannot run here."""
     for index, section in enumerate(session.recipe.export):
         name, exporter = make_exporter(host, section, source=f"export[{index}]")
-        reason = unavailable(session, exporter)
+        reason = unavailable(session, exporter) or cannot_quantize(session, name, exporter)
         if reason:
             raise ConfigError(
                 f"{session.recipe.source}: export[{index}]: the {name} exporter cannot run on the "

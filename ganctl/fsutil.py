@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import secrets
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -107,3 +109,28 @@ def cache_dir(name: str) -> Path | None:
         root = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
                             "ganctl")
     return Path(root) / name if root else None
+
+
+def replace_path(written: Path, destination: Path) -> None:
+    """Move ``written`` to ``destination`` in one rename; a folder replaces a folder via a swap."""
+    if written.is_file():
+        os.replace(written, destination)
+        return
+    if destination.exists() and not destination.is_dir():
+        raise ConfigError(f"--out {destination} is a file; this format writes a folder.")
+    old = destination.with_name(f".{destination.name}.old-{os.getpid()}")
+    if destination.exists():
+        os.replace(destination, old)
+    os.replace(written, destination)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def sha256(path: Path) -> str:
+    """The sha256 of a file, or of a folder's files in sorted order."""
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for item in files:
+        with item.open("rb") as handle:
+            for block in iter(lambda h=handle: h.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()

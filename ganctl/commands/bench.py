@@ -41,9 +41,10 @@ def register(app: typer.Typer) -> None:
 
 @guarded
 def bench(
-    source: Path = typer.Argument(..., metavar="MODEL.onnx|RUN_DIR", show_default=False,
-                                  help="An ONNX export, timed on onnxruntime; or a run directory, timed on "
-                                       "onnxruntime (its export) and on Keras (its newest checkpoint)."),
+    sources: list[Path] = typer.Argument(..., metavar="MODEL.onnx|RUN_DIR ...", show_default=False,
+                                         help="An ONNX export, timed on onnxruntime; or a run directory, timed on "
+                                              "onnxruntime (its export) and on Keras (its newest checkpoint); or "
+                                              "several ONNX files (e.g. float32 and quantised), side by side."),
     batch: str = typer.Option(DEFAULT_BATCHES, "--batch", help="Batch sizes to time, comma-separated."),
     seconds: float = typer.Option(None, "--seconds", help="Seconds of timed calls per path and batch size "
                                                           f"[default: {DEFAULT_SECONDS:g}]."),
@@ -62,6 +63,7 @@ def bench(
     """Time sampling: samples/s and latency per call, on onnxruntime and (run directories) on Keras.
 
     A run directory without an ONNX export is exported first (as ganctl export RUN_DIR --onnx).
+    Several ONNX files are compared side by side: latency, samples/s and file size.
     """
     from ganctl.errors import ConfigError
 
@@ -78,6 +80,17 @@ def bench(
         raise ConfigError(f"--threads must be at least 1, got {threads}.")
     budget = (None if repeats is not None else DEFAULT_SECONDS) if seconds is None else seconds
     provider = provider.strip().lower()
+    if len(sources) > 1:
+        if backend is not None:
+            raise ConfigError("--backend is for one run directory; several ONNX files are timed on onnxruntime only.")
+        results, info = _compare(sources, sizes, provider=provider, threads=threads, budget=budget,
+                                 repeats=repeats, warmup=warmup)
+        if as_json:
+            typer.echo(json.dumps({**info, "results": results}, indent=2))
+        else:
+            _table(results, info, reference=results[0]["path"], sizes=info["sizes"])
+        return
+    source = sources[0]
     if not source.exists():
         raise ConfigError(f"{source} does not exist; give an ONNX model file or a run directory made by ganctl train.")
     from ganctl.runs.rundir import is_run_dir
@@ -184,6 +197,50 @@ def _open_run(path: Path, backend: str | None) -> tuple[Path, dict[str, Callable
     return onnx_path, {PREDICT: predict, DIRECT: direct}, info
 
 
+def _compare(sources: list[Path], sizes: list[int], *, provider: str, threads: int | None, budget: float | None,
+             repeats: int | None, warmup: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Several ONNX files timed on the same inputs, interleaved; each row's speed-up is over the first file."""
+    from ganctl.errors import ConfigError
+    from ganctl.inference.generator import Generator
+    from ganctl.runs.rundir import is_run_dir
+
+    for path in sources:
+        if not path.is_file() or is_run_dir(path):
+            raise ConfigError(f"{path} is not an ONNX file: several sources are compared as ONNX files "
+                              "(e.g. RUN/exports/generator.onnx RUN/exports/generator-int8-static.onnx); "
+                              "bench a run directory on its own.")
+    labels = [_label(path, sources) for path in sources]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"{' '.join(map(str, sources))}: the same file is given twice.")
+    generators = {label: Generator.open(path, provider=provider, threads=threads)
+                  for label, path in zip(labels, sources, strict=True)}
+    first = generators[labels[0]]
+    for label, generator in generators.items():
+        if (generator.latent_dim, generator.num_classes) != (first.latent_dim, first.num_classes):
+            raise ConfigError(
+                f"{label} takes latents of {generator.latent_dim} and {generator.num_classes} classes, {labels[0]} "
+                f"{first.latent_dim} and {first.num_classes}: only exports of the same generator compare.")
+    results = []
+    for size in sizes:
+        z, y = _inputs(first, size)
+        paths = {label: lambda g=g, z=z, y=y: g.run(z, y) for label, g in generators.items()}
+        timings = measure(paths, seconds=budget, repeats=repeats, warmup=warmup, settle=SETTLE)
+        results += [summarise(label, size, times) for label, times in timings.items()]
+    size_of = {label: path.stat().st_size for label, path in zip(labels, sources, strict=True)}
+    for row in results:
+        row["bytes"] = size_of[row["path"]]
+        row["quantization"] = generators[row["path"]].metadata.get("ganctl.quantization", "")
+    _speedups(results, reference=labels[0])
+    info = {"models": [str(p) for p in sources], "providers": first.providers, "threads": first.threads,
+            "sizes": True}
+    return results, info
+
+
+def _label(path: Path, sources: list[Path]) -> str:
+    """A file's name, or its path when two files share a name."""
+    return path.name if sum(p.name == path.name for p in sources) == 1 else str(path)
+
+
 def _inputs(generator: Any, size: int) -> tuple[Any, Any]:
     """The latents and labels ``Generator.sample(size, seed=0)`` draws."""
     import numpy as np
@@ -246,32 +303,41 @@ def summarise(name: str, size: int, times: list[float]) -> dict[str, Any]:
             "median_ms": float(np.median(values)) * 1e3, "p90_ms": float(np.percentile(values, 90)) * 1e3}
 
 
-def _speedups(results: list[dict[str, Any]]) -> None:
-    """Each row's ``onnxruntime_speedup``: onnxruntime's samples/s over this path's, at the same batch size."""
-    reference = {r["batch"]: r["samples_per_s"] for r in results if r["path"] == ONNXRUNTIME}
+def _speedups(results: list[dict[str, Any]], reference: str = ONNXRUNTIME) -> None:
+    """Each row's speed-up: ``reference``'s samples/s over this path's, at the same batch size
+    (``onnxruntime_speedup`` for a run directory's paths; ``speedup`` over the first of several files,
+    how much faster each file is than it)."""
+    base = {r["batch"]: r["samples_per_s"] for r in results if r["path"] == reference}
     for row in results:
-        row["onnxruntime_speedup"] = reference[row["batch"]] / row["samples_per_s"]
+        if reference == ONNXRUNTIME:
+            row["onnxruntime_speedup"] = base[row["batch"]] / row["samples_per_s"]
+        else:
+            row["speedup"] = row["samples_per_s"] / base[row["batch"]]
 
 
-def _table(results: list[dict[str, Any]], info: dict[str, Any]) -> None:
+def _table(results: list[dict[str, Any]], info: dict[str, Any], reference: str = ONNXRUNTIME,
+           sizes: bool = False) -> None:
     from rich.table import Table
 
     where = f"{info['providers'][0].removesuffix('ExecutionProvider')}, {info['threads']} thread(s)"
-    title = f"{info['model']}: onnxruntime on {where}"
+    title = f"{info.get('model') or ', '.join(info['models'])}: onnxruntime on {where}"
     if "backend" in info:
         title += f"; Keras on {info['backend']} (step {info['step']})"
-    table = Table(title=title, title_justify="left",
-                  caption="speed-up: onnxruntime's samples/s over the path's, at the same batch size",
-                  caption_justify="left")
-    table.add_column("path", no_wrap=True)
-    for column in ("batch", "samples/s", "median ms", "p90 ms", "calls", "speed-up"):
+    caption = ("speed-up: onnxruntime's samples/s over the path's, at the same batch size" if reference == ONNXRUNTIME
+               else f"speed-up: the file's samples/s over {reference}'s, at the same batch size")
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+    table.add_column("path" if reference == ONNXRUNTIME else "file", no_wrap=True)
+    columns = ("batch", "samples/s", "median ms", "p90 ms", "calls", "speed-up") + (("size KB",) if sizes else ())
+    for column in columns:
         table.add_column(column, justify="right", no_wrap=True)
     previous = None
     for row in results:
         if previous is not None and row["batch"] != previous:
             table.add_section()
         previous = row["batch"]
-        table.add_row(row["path"], str(row["batch"]), f"{row['samples_per_s']:,.0f}", f"{row['median_ms']:.3f}",
-                      f"{row['p90_ms']:.3f}", str(row["calls"]),
-                      "" if row["path"] == ONNXRUNTIME else f"{row['onnxruntime_speedup']:.2f}x")
+        speedup = row.get("onnxruntime_speedup", row.get("speedup"))
+        cells = [row["path"], str(row["batch"]), f"{row['samples_per_s']:,.0f}", f"{row['median_ms']:.3f}",
+                 f"{row['p90_ms']:.3f}", str(row["calls"]),
+                 "" if row["path"] == reference else f"{speedup:.2f}x"]
+        table.add_row(*cells, *([f"{row['bytes'] / 1024:,.0f}"] if sizes else []))
     stdout().print(table)

@@ -28,6 +28,13 @@ def export(
     weights: str = typer.Option(None, "--weights", metavar="ema|raw",
                                 help="The generator's weights: ema (the moving average that train.ema keeps) or "
                                      "raw (as trained). [default: ema when the run keeps one, else raw]"),
+    quantize: str = typer.Option(None, "--quantize", metavar="fp16|int8-dynamic|int8-static",
+                                 help="ONNX: write a quantised generator (RUN_DIR/exports/generator-<mode>.onnx), "
+                                      "checked for quality against the float32 one."),
+    max_fid_increase: float = typer.Option(None, "--max-fid-increase", help="Quantised exports: refuse when FID "
+                                           "rises by more than this over the float32 generator's [default: 1.0]."),
+    quality_n: int = typer.Option(None, "--quality-n", help="Quantised exports: images for the FID and C2ST "
+                                  "check [default: 1000, or the real images when fewer]."),
     list_: bool = typer.Option(False, "--list", help="List the exporters and whether each can run on the backend."),
 ) -> None:
     """Export a run's generator or classifier (ONNX, .keras, ...), checked against Keras before it is written.
@@ -51,6 +58,14 @@ def export(
         if not any(s["plugin"] == onnx_name for s in sections):
             raise ConfigError("--opset is an ONNX setting: use it with --onnx.")
         sections = [{**s, "opset": opset} if s["plugin"] == onnx_name else s for s in sections]
+    if quantize is not None:
+        onnx_name = exporting.onnx_exporter(host)
+        if not any(s["plugin"] == onnx_name for s in sections) or len(sections) != 1:
+            raise ConfigError("--quantize is an ONNX setting: use it with --onnx alone (other formats do not quantise).")
+        modes = host.get("exporters", onnx_name).factory.quantizations
+        if quantize not in modes:
+            raise ConfigError(f"--quantize {quantize!r} is not a quantisation; choose one of {', '.join(modes)}.")
+        sections = [{**sections[0], "quantize": quantize}]
     if out_file is not None and len(sections) != 1:
         raise ConfigError("--out names one file: use it with exactly one format (--onnx or one --format).")
     # check the names and exporters before the (slow) model build
@@ -63,13 +78,26 @@ def export(
             exporting.make_exporter(host, name, source="default") for name in host.defaults(
                 "exporters", "name one with --onnx or --format, or list them in the recipe's export:")]
     for name, exporter in exporters:  # all or nothing: refuse before writing anything
-        reason = exporting.unavailable(session, exporter)
+        reason = exporting.unavailable(session, exporter) or exporting.cannot_quantize(session, name, exporter)
         if reason:
             raise ConfigError(f"the {name} exporter cannot run on the {session.backend} backend here: {reason}.")
+    scorer = None
+    if any(e.quantization for _, e in exporters):
+        from ganctl.evaluation.quantised import judge
+
+        scorer = judge(session, host, quality_n)
+    elif max_fid_increase is not None or quality_n is not None:
+        raise ConfigError("--max-fid-increase and --quality-n check quantised exports: use them with --quantize "
+                          "(or on a run whose recipe's export: list quantises).")
     step = trained.checkpoint.progress.step
     for name, exporter in exporters:
-        result = exporting.export(session, trained.run, step, name, exporter, out=out_file,
-                                  atol=exporting.DEFAULT_ATOL if atol is None else atol)
+        result = exporting.export(
+            session, trained.run, step, name, exporter, out=out_file,
+            atol=exporting.DEFAULT_ATOL if atol is None else atol, judge=scorer if exporter.quantization else None,
+            max_fid_increase=exporting.DEFAULT_MAX_FID_INCREASE if max_fid_increase is None else max_fid_increase)
+        if result.quality is not None:
+            _quality_table(name, result)
+            continue
         typer.echo(
             f"{name}: wrote {result.path} (step {step}{', best' if 'best' in trained.checkpoint.meta else ''}, "
             f"{session.backend}{f', {trained.weights} weights' if trained.weights else ''}); max abs difference from Keras "
@@ -105,6 +133,23 @@ def _size(n: int) -> str:
     return f"{n / 1e6:.2f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
 
 
+def _quality_table(name: str, result) -> None:
+    """A quantised export's check: what it gives up against the float32 generator."""
+    from rich.table import Table
+
+    quality = result.quality
+    table = Table(title=f"{name} ({quality.mode}): wrote {result.path}; the float32 export matched Keras within "
+                        f"{result.max_abs_diff:.2g}", title_justify="left")
+    for column in ("check", "float32", quality.mode, "change"):
+        table.add_column(column, justify="left" if column == "check" else "right", no_wrap=True)
+    table.add_row("images: max abs difference", "", f"{quality.max_abs_diff:.3g}", "")
+    table.add_row("images: mean abs difference", "", f"{quality.mean_abs_diff:.3g}", "")
+    for index, (metric, (before, after)) in enumerate(quality.metrics.items()):
+        limit = "" if index else f" (limit +{quality.max_fid_increase:g})"  # the first: FID
+        table.add_row(metric, f"{before:.4g}", f"{after:.4g}", f"{after - before:+.3g}{limit}")
+    stdout().print(table)
+
+
 def _list(host, run_dir: Path | None, backend: str | None) -> None:
     from rich.table import Table
 
@@ -122,6 +167,7 @@ def _list(host, run_dir: Path | None, backend: str | None) -> None:
         _, exporter = make_exporter(host, name, source="--list")
         reason = exporter.unavailable(chosen)
         writes = (f"file *{exporter.suffix}" if exporter.suffix else "folder") + \
-            f" ({', '.join(k + 's' for k in exporter.kinds)})"
+            f" ({', '.join(k + 's' for k in exporter.kinds)})" + \
+            (f"; --quantize {'|'.join(exporter.quantizations)}" if exporter.quantizations else "")
         table.add_row(name, writes, "yes" if reason is None else f"no: {reason}", component.description)
     stdout().print(table)

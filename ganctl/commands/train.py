@@ -170,6 +170,7 @@ def _train(recipe_file: Path | None, resume: Path | None, set_: list[str], backe
     from ganctl.engine.jax import processes
     from ganctl.errors import ConfigError, DataError
     from ganctl.evaluation.metrics import check_metrics
+    from ganctl.evaluation.quantised import judge
     from ganctl.exporting import check_exporters, export_after_training
     from ganctl.recipe.load import load_recipe
     from ganctl.runs.checkpoint import Progress
@@ -256,8 +257,14 @@ def _train(recipe_file: Path | None, resume: Path | None, set_: list[str], backe
         late = interrupts.requested()  # a signal during the last epoch's work: the run completed anyway
         if late is not None and recipe.export:  # stop before the exports, as a signal during them would
             raise _stopped(interrupts.Interrupt(late), run)
-        for result in export_after_training(session, host, run, outcome.progress.step):
-            if not quiet:
+        for result in export_after_training(session, host, run, outcome.progress.step,
+                                            judge=lambda exported: judge(exported, host)):
+            if not quiet and result.quality is not None:
+                quality = result.quality
+                typer.echo(f"exported {result.key}: {result.path} (images within {quality.max_abs_diff:.2g} of "
+                           f"float32, {quality.mean_abs_diff:.2g} on average; " + ", ".join(
+                               f"{k} {a:.4g} -> {b:.4g}" for k, (a, b) in quality.metrics.items()) + ")")
+            elif not quiet:
                 typer.echo(f"exported {result.format}: {result.path} (max abs difference from Keras "
                            f"{result.max_abs_diff:.2g})")
     except Exception as exc:  # in a group: another process stopped, so a collective failed

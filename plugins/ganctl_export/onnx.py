@@ -26,7 +26,7 @@ import importlib.util
 import tempfile
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -38,6 +38,7 @@ from ._rewrite import (
     single_channel_convs_to_depthwise,
     upsampling_to_resize,
 )
+from .quantize import MODES, quantize
 
 REWRITES = ("upsampling_to_resize", "single_channel_convs_to_depthwise", "constant_subtractions_to_additions")
 """The graph rewrites :func:`optimise` applies, in this order (functions of ``_rewrite``)."""
@@ -62,10 +63,17 @@ class OnnxExporter(api.Exporter):
     """The graph rewrites :meth:`export` applies (see :func:`optimise`); bench/inference.py leaves
     some out to measure what they gain."""
 
+    quantizations = MODES
+
     class Params(api.Params):
         opset: int | None = api.Field(
             None, ge=13, le=23,
             description="ONNX opset to target (default: the converter's own choice).",
+        )
+        quantize: Literal["fp16", "int8-dynamic", "int8-static"] | None = api.Field(
+            None, exclude_if=lambda value: value is None,  # unquantised exports keep their resolved recipe
+            description="Write a quantised generator (docs/export.md#quantised-exports): fp16 (float16 weights "
+                        "and compute), int8-dynamic or int8-static; inputs and outputs stay float32.",
         )
 
     def unavailable(self, backend: str) -> str | None:
@@ -99,6 +107,11 @@ class OnnxExporter(api.Exporter):
             onnx.checker.check_model(str(path), full_check=True)
         except onnx.checker.ValidationError as exc:
             raise api.GanctlError(f"the ONNX model written from Keras does not pass onnx.checker: {exc}") from None
+
+    def quantize(self, source: api.ExportSource, exported: Path, path: Path) -> None:
+        if self.quantization is None:
+            raise api.ConfigError("this onnx exporter has no quantize: set; nothing to quantise.")
+        quantize(source, exported, path, self.quantization)
 
     def load(self, path: Path) -> api.Runner:
         import onnxruntime as ort

@@ -14,6 +14,7 @@ class FID(api.Metric):
 
     distance = True
     default = True  # computed by ganctl evaluate when no metric is named
+    checks_exports = True  # and by the quality check of quantised exports, which limits its increase
 
     class Params(api.Params):
         eps: float = api.Field(1e-6, gt=0, description="Added to the covariances' diagonals only if the product is singular.")
@@ -97,6 +98,7 @@ class C2ST(api.Metric):
     """Classifier two-sample test: how well a classifier tells real from generated (0.5 AUC: not at all)."""
 
     default = True
+    checks_exports = True
 
     class Params(api.Params):
         classifier: Literal["logistic", "mlp"] = api.Field("logistic", description="The real-vs-generated classifier.")
