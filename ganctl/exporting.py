@@ -81,6 +81,10 @@ def metadata(session: Session, step: int) -> dict[str, str]:
     }
 
 
+TABLE_EXPORT = ("models of tables cannot be exported yet (docs/tables.md): remove export: from the recipe, and "
+                "sample the run directory itself with `ganctl generate RUN_DIR --out synthetic.csv`.")
+
+
 def export_source(session: Session, step: int) -> api.ExportSource:
     """What an exporter is given for ``session``'s network (the weights of ``step``): the network,
     called once, its data spec and the ``ganctl.*`` metadata."""
@@ -113,6 +117,8 @@ def onnx_exporter(host: PluginHost) -> str:
 def export(session: Session, run: RunDir, step: int, name: str, exporter: api.Exporter, *,
            out: Path | None = None, atol: float = DEFAULT_ATOL) -> Exported:
     """Export ``session``'s generator (weights of ``step``) with ``exporter``; see the module docstring."""
+    if session.spec.kind == "table":
+        raise ConfigError(TABLE_EXPORT)
     reason = unavailable(session, exporter)
     if reason:
         raise ConfigError(f"the {name} exporter cannot run here: {reason}.")
@@ -314,6 +320,8 @@ def float32_twin(session: Session, host: PluginHost) -> Session:
 
 def check_exporters(session: Session, host: PluginHost) -> None:
     """Fail before training when an exporter in the recipe's ``export:`` list cannot run here."""
+    if session.recipe.export and session.spec.kind == "table":
+        raise ConfigError(f"{session.recipe.source}: export: {TABLE_EXPORT}")
     for index, section in enumerate(session.recipe.export):
         name, exporter = make_exporter(host, section, source=f"export[{index}]")
         reason = unavailable(session, exporter)
