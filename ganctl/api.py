@@ -389,7 +389,7 @@ class Column:
     means: tuple[float, ...] = ()
     stds: tuple[float, ...] = ()
     low: float = 0.0
-    """numeric: the smallest value seen (decoded values are clipped to ``[low, high]``)."""
+    """numeric: the smallest value encoded, imputed ones included (decoded values are clipped to ``[low, high]``)."""
     high: float = 0.0
     integer: bool = False
     """numeric: every value seen was a whole number (decoded values are rounded)."""

@@ -224,9 +224,8 @@ def encode_column(c: Prepared, fit: np.ndarray, params: Any, indicator: bool) ->
         return api.Column(c.name, c.type, categories=categories, **common)
     x = c.values[fit]
     distinct = np.unique(x)
-    seen = c.values[~c.missing] if (~c.missing).any() else c.values
-    low, high = float(seen.min()), float(seen.max())
-    integer = bool(np.all(np.equal(np.mod(seen, 1), 0)))
+    low, high = float(c.values.min()), float(c.values.max())  # imputed values included: decoding keeps them
+    integer = bool(np.all(np.equal(np.mod(c.values[~c.missing], 1), 0)))
     spread = float(high - low) or 1.0
     if len(distinct) < 2:
         weights, means, stds = np.ones(1), np.array([float(distinct[0])]), np.array([spread * 0.01 or 1.0])
