@@ -558,17 +558,21 @@ class TableSpec:
                  - 0.5 * ((x[:, None] - means[None, :]) / stds) ** 2)
         return np.argmax(log_p, axis=1)
 
-    def decode(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+    def decode(self, rows: np.ndarray, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
         """The columns of ``rows`` (``[N, width]``, as a generator made them): numeric ones float64,
         categorical and boolean ones object arrays of category strings; a value whose missingness
-        indicator says ``missing`` is NaN (numeric) or None (others)."""
+        indicator says ``missing`` is NaN (numeric) or None (others).
+
+        Each one-hot block (a mode, a category, an indicator) is read by its largest slot, or, with
+        ``rng``, drawn with its slots as probabilities (negative ones count as 0): drawing keeps
+        rare categories and rare holes at their rate where the largest slot would never pick them."""
         rows = np.asarray(rows, np.float64)
         if rows.ndim != 2 or rows.shape[1] != self.width:
             raise GanctlError(f"encoded rows must have shape [N, {self.width}], got {list(rows.shape)}")
         parts: dict[str, dict[str, np.ndarray]] = {c.name: {} for c in self.columns}
         for s in self.segments():
             block = rows[:, s.start:s.stop]
-            parts[s.column][s.role] = block[:, 0] if s.role == "value" else np.argmax(block, axis=1)
+            parts[s.column][s.role] = block[:, 0] if s.role == "value" else _pick(block, rng)
         out: dict[str, np.ndarray] = {}
         for c in self.columns:
             got = parts[c.name]
@@ -593,6 +597,17 @@ class TableSpec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TableSpec:
         return cls(columns=tuple(Column.from_dict(c) for c in data["columns"]), label=data.get("label"))
+
+
+def _pick(block: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+    """Each row's slot of a one-hot block: the largest, or one drawn by ``rng`` in proportion."""
+    if rng is None:
+        return np.argmax(block, axis=1)
+    weights = np.maximum(block, 0.0)
+    total = weights.sum(axis=1, keepdims=True)
+    weights = np.where(total > 0, weights / np.where(total > 0, total, 1.0), 1.0 / block.shape[1])
+    drawn = (np.cumsum(weights, axis=1) < rng.random((len(block), 1))).sum(axis=1)
+    return np.minimum(drawn, block.shape[1] - 1)
 
 
 class TableDataset(Dataset):

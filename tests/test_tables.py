@@ -65,6 +65,17 @@ def test_a_spec_encodes_and_decodes_rows_and_round_trips_through_its_dict():
         api.TableSpec((number,), label="nope")
 
 
+def test_decoding_with_a_generator_draws_each_block_in_proportion_to_its_slots():
+    spec = api.TableSpec((api.Column("c", "categorical", categories=("a", "b", "c"), indicator=True),))
+    rows = np.tile(np.array([[0.6, 0.3, 0.1, 0.95, 0.05]], np.float32), (20000, 1))
+    assert set(spec.decode(rows)["c"]) == {"a"}  # the largest slot: never b, c or missing
+    out = spec.decode(rows, np.random.default_rng(0))["c"]
+    shares = {v: np.mean([x == v for x in out]) for v in ("a", "b", "c", None)}
+    assert shares == pytest.approx({"a": 0.6 * 0.95, "b": 0.3 * 0.95, "c": 0.1 * 0.95, None: 0.05}, abs=0.01)
+    again = spec.decode(rows, np.random.default_rng(0))["c"]
+    assert list(again) == list(out)
+
+
 # -- reading, types, missing values -------------------------------------------------------------
 
 

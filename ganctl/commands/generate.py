@@ -95,7 +95,7 @@ def generate(
     if suffix == ".csv":
         from ganctl.runs.tables import write_table
 
-        write_table(output, spec, images)  # type: ignore[arg-type]  # a TableSpec: checked above
+        write_table(output, spec, images, seed)  # type: ignore[arg-type]  # a TableSpec: checked above
         typer.echo(f"wrote {n} rows to {output}")
         return
     write_samples(output, images, labels)

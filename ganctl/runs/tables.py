@@ -12,12 +12,21 @@ import numpy as np
 from ganctl.api import TableSpec
 from ganctl.fsutil import atomic_write
 
+DECODE_STREAM = 0x7AB1E
+"""Seeds the draws of one-hot blocks (with the sampling seed) apart from the latents."""
 
-def table_text(spec: TableSpec, rows: np.ndarray) -> str:
-    """CSV text of ``rows`` (encoded, ``[N, spec.width]``) decoded: a header of the column names,
-    then one line per row; a missing value is an empty field, whole-number columns are written
-    without a decimal point."""
-    columns = spec.decode(rows)
+
+def decode_rng(seed: int) -> np.random.Generator:
+    """The generator that draws the one-hot blocks of the rows sampled with ``seed``."""
+    return np.random.default_rng([seed, DECODE_STREAM])
+
+
+def table_text(spec: TableSpec, rows: np.ndarray, seed: int) -> str:
+    """CSV text of ``rows`` (encoded, ``[N, spec.width]``) decoded, each one-hot block drawn from
+    its probabilities by :func:`decode_rng` of ``seed``: a header of the column names, then one
+    line per row; a missing value is an empty field, whole-number columns are written without a
+    decimal point."""
+    columns = spec.decode(rows, decode_rng(seed))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([c.name for c in spec.columns])
@@ -36,6 +45,6 @@ def _cell(value: object, integer: bool) -> str:
     return str(value)
 
 
-def write_table(path: Path, spec: TableSpec, rows: np.ndarray) -> Path:
-    """Write ``rows`` decoded as a CSV file at ``path``, atomically."""
-    return atomic_write(path, table_text(spec, rows).encode("utf-8"))
+def write_table(path: Path, spec: TableSpec, rows: np.ndarray, seed: int) -> Path:
+    """Write ``rows`` (sampled with ``seed``) decoded as a CSV file at ``path``, atomically."""
+    return atomic_write(path, table_text(spec, rows, seed).encode("utf-8"))

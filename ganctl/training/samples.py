@@ -78,7 +78,7 @@ class SampleGrids(PeriodicGrids):
             images = self.session.engine.generate(z, labels)
         spec = self.session.spec
         if spec.kind == "table":  # a table's samples are rows: samples/NAME.csv (API 1.7)
-            write_table(self.run.samples / f"{name}.csv", spec, images)
+            write_table(self.run.samples / f"{name}.csv", spec, images, self.session.recipe.seed)
             return
         save_png(grid(images, labels), self.run.samples / f"{name}.png")
 
