@@ -81,8 +81,8 @@ def metadata(session: Session, step: int) -> dict[str, str]:
     }
 
 
-TABLE_EXPORT = ("models of tables cannot be exported yet (docs/tables.md): remove export: from the recipe, and "
-                "sample the run directory itself with `ganctl generate RUN_DIR --out synthetic.csv`.")
+TABLE_EXPORT = ("models of tables cannot be exported yet (docs/tables.md): sample the run directory itself, "
+                "`ganctl generate RUN_DIR -n 1000 --out synthetic.csv`.")
 
 
 def export_source(session: Session, step: int) -> api.ExportSource:
@@ -321,7 +321,7 @@ def float32_twin(session: Session, host: PluginHost) -> Session:
 def check_exporters(session: Session, host: PluginHost) -> None:
     """Fail before training when an exporter in the recipe's ``export:`` list cannot run here."""
     if session.recipe.export and session.spec.kind == "table":
-        raise ConfigError(f"{session.recipe.source}: export: {TABLE_EXPORT}")
+        raise ConfigError(f"{session.recipe.source}: export: {TABLE_EXPORT} Remove export: from the recipe.")
     for index, section in enumerate(session.recipe.export):
         name, exporter = make_exporter(host, section, source=f"export[{index}]")
         reason = unavailable(session, exporter)

@@ -192,6 +192,8 @@ def test_penguins_are_read_with_their_real_missing_values():
     (CSV_TEXT.replace("5,3.5,red,yes,6", "5,3.5,red,yes,6,9"), [], 1, ["t.csv:6", "6 fields", "5 columns"]),
     (CSV_TEXT, ["columns={size: numeric, weight: numeric}"], 2, ["data.columns", "no column 'weight'", "id, size"]),
     (CSV_TEXT, ["label=kind"], 2, ["data.label", "no column 'kind'"]),
+    (CSV_TEXT, ["label=size"], 2, ["data.label", "'size' holds numbers", "{size: categorical}"]),
+    (CSV_TEXT, ["exclude=[id, size, colour, ok, count]"], 2, ["data.exclude", "no columns are left"]),
     (CSV_TEXT.replace("id,", "id,empty,").replace("\n1,", "\n1,,").replace("\n2,", "\n2,,").replace(
         "\n3,", "\n3,NA,").replace("\n4,", "\n4,,").replace("\n5,", "\n5,,").replace("\n6,", "\n6,,"),
      [], 1, ["column 'empty' has no values", "data.exclude"]),

@@ -37,7 +37,8 @@ class Prepared:
 
 
 def where(source: str, key: str) -> str:
-    return f"{source}: {key}"
+    """``FILE: data.KEY``, the start of an error about a key of the recipe's data section."""
+    return f"{source}: data.{key}"
 
 
 def check_declared(frame: Any, params: Any, source: str) -> None:
@@ -252,6 +253,11 @@ def build(frame: Any, params: Any, source: str) -> tuple[np.ndarray, api.TableSp
     check_declared(frame, params, source)
     frame = inject(frame, params)
     columns, _ = prepare(frame, params, source)
+    label = next((c for c in columns if c.name == params.label), None)
+    if label is not None and label.type == "numeric":
+        raise api.ConfigError(f"{where(source, 'label')}: the label column {label.name!r} holds numbers, and a label "
+                              f"is a class: declare it categorical (data.columns: {{{label.name}: categorical}}), or "
+                              "leave data.label out.")
     fit, chosen = split_rows(len(columns[0].values), params)
     impute(columns, fit, params)
     spec = api.TableSpec(tuple(encode_column(c, fit, params, params.indicators and bool(c.strategy))
