@@ -202,6 +202,7 @@ def test_penguins_are_read_with_their_real_missing_values():
     (CSV_TEXT, ["columns={colour: numeric}"], 1, ["'colour' is declared numeric but holds 'red'"]),
     (CSV_TEXT, ["max_categories=2"], 1, ["'colour' has 3 distinct values", "max_categories"]),
     ("", [], 1, ["is empty"]),
+    (CSV_TEXT.replace("3.5", "inf"), [], 1, ["column 'size' holds an infinite value"]),
 ])
 def test_bad_tables_are_one_clear_error(runner, tmp_path, text, sets, code, expected):
     path = table(tmp_path, text)

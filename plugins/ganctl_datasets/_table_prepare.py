@@ -96,6 +96,9 @@ def column_type(series: Any, declared: str | None, name: str, source: str) -> tu
             raise api.DataError(f"{where(source, 'columns')}: column {name!r} is declared numeric but holds {bad!r}: "
                                 f"declare it categorical, or add {str(bad)!r} to data.missing_values if it means "
                                 "missing.")
+        if np.isinf(numbers[present]).any():
+            raise api.DataError(f"{source}: column {name!r} holds an infinite value: a table's numbers must be finite. "
+                                "Fix the file, or add the token to data.missing_values if it means missing.")
         return "numeric", np.where(present, numbers, np.nan)
     if declared == "boolean":
         text = np.array([str(v).strip().lower() if p else "" for v, p in zip(raw, present, strict=True)], object)
