@@ -89,6 +89,7 @@ __all__ = [
     "Runner",
     "Segment",
     "TableDataset",
+    "TableMetric",
     "TableSpec",
     "hookimpl",
     "input_gradient",
@@ -1002,6 +1003,8 @@ class Metric(ABC):
     lower_is_better: ClassVar[bool] = True
     distance: ClassVar[bool] = False
     default: ClassVar[bool] = False
+    data_kinds: ClassVar[tuple[str, ...]] = ("image",)
+    """What it compares (1.7): images (through features), or tables (a :class:`TableMetric`)."""
 
     def __init__(self, params: Params) -> None:
         self.params = params
@@ -1015,3 +1018,27 @@ class Metric(ABC):
     def compute(self, real: Features, fake: Features, *, fake_labels: np.ndarray | None,
                 seed: int) -> dict[str, float]:
         """The metric's values; the first key is the headline value (e.g. ``{"fid": 12.3}``)."""
+
+
+class TableMetric(Metric):
+    """A metric that compares a generated table with the real one, column by column (1.7).
+
+    ``ganctl evaluate`` computes it on a run of a table model: ``n`` rows sampled from the model
+    and decoded (each one-hot block drawn, as ``ganctl generate`` does) against the real rows of the
+    run's data (its held-out split when it trained on ``split: train``), decoded with their
+    missing values. When the user names no metric, every installed table metric is computed.
+    """
+
+    data_kinds: ClassVar[tuple[str, ...]] = ("table",)
+
+    @abstractmethod
+    def compare(self, real: Mapping[str, np.ndarray], fake: Mapping[str, np.ndarray], spec: TableSpec, *,
+                seed: int) -> dict[str, float]:
+        """The metric's values (the first key is the headline) for two tables as
+        :meth:`TableSpec.decode` gives them: numeric columns float64 with NaN where missing,
+        others object arrays of category strings with None where missing."""
+
+    def compute(self, real: Features, fake: Features, *, fake_labels: np.ndarray | None,
+                seed: int) -> dict[str, float]:
+        raise GanctlError("a table metric compares tables (TableMetric.compare), not image features.")
+

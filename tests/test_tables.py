@@ -252,3 +252,39 @@ def test_data_info_on_a_table_shows_types_ranges_categories_and_missing_rates(ru
         assert part in text
     result = runner.invoke(app, ["data", "info", "csv", "--set", f"path={path}", "--preview", str(tmp_path / "p.png")])
     assert result.exit_code == 2 and "table" in result.stderr
+
+
+# -- metrics of tables ----------------------------------------------------------------------------
+
+
+def test_table_metrics_are_perfect_on_the_same_table_and_follow_their_formulas():
+    from scipy.stats import ks_2samp
+
+    from ganctl.errors import ConfigError
+    from ganctl.evaluation.metrics import request
+    from ganctl_metrics.tables import ColumnSimilarity, CorrelationDifference, Missingness, ks_statistic
+    from tests.conftest import make_host
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=500)
+    y = np.where(rng.random(500) < 0.1, np.nan, x * 2 + rng.normal(size=500))
+    c = np.array([None if i % 10 == 0 else "ab"[i % 2] for i in range(500)], object)
+    spec = api.TableSpec((api.Column("x", "numeric", weights=(1.0,), means=(0.0,), stds=(1.0,)),
+                          api.Column("y", "numeric", weights=(1.0,), means=(0.0,), stds=(1.0,), indicator=True),
+                          api.Column("c", "categorical", categories=("a", "b"), indicator=True)))
+    real = {"x": x, "y": y, "c": c}
+    same = [m(m.Params()).compare(real, real, spec, seed=0) for m in (ColumnSimilarity, CorrelationDifference,
+                                                                       Missingness)]
+    assert same[0]["column_similarity"] == pytest.approx(1.0)
+    assert same[1]["correlation_difference"] == pytest.approx(0.0)
+    assert same[2]["missing_rate_difference"] == 0 and same[2]["missing_pattern_difference"] == pytest.approx(0)
+    assert ks_statistic(x, x + 0.3) == pytest.approx(ks_2samp(x, x + 0.3).statistic)
+    fake = {"x": x + 0.3, "y": np.where(np.isnan(y), 0.0, y), "c": np.array(["a"] * 500, object)}
+    values = ColumnSimilarity(ColumnSimilarity.Params()).compare(real, fake, spec, seed=0)
+    assert values["column/x"] == pytest.approx(1 - ks_2samp(x, x + 0.3).statistic)
+    assert values["column/c"] == pytest.approx(200 / 450)  # present values: 200 a and 250 b, against all a
+    holes = Missingness(Missingness.Params()).compare(real, fake, spec, seed=0)
+    assert holes["real_rate/y"] == pytest.approx(np.isnan(y).mean()) and holes["fake_rate/y"] == 0
+    assert holes["missing_rate_difference"] == pytest.approx((np.isnan(y).mean() + 0.1) / 3)
+    with pytest.raises(ConfigError, match="compares tables"):
+        request(make_host(), "missingness")  # an image run's metrics

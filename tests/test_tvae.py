@@ -149,12 +149,24 @@ def test_trains_resumes_exactly_and_generates_a_csv_of_the_original_columns(runn
     assert again.read_text() == out.read_text()
 
 
-def test_a_table_run_refuses_exports_image_metrics_png_and_another_column_set(runner, tmp_path):
+def test_a_table_run_is_evaluated_with_table_metrics_and_refuses_exports_png_and_another_column_set(
+        runner, tmp_path):
     path = recipe(tmp_path, epochs=1)
     run = tmp_path / "run"
     assert runner.invoke(app, ["train", str(path), "--out", str(run), "-q"]).exit_code == 0
+    result = runner.invoke(app, ["evaluate", str(run), "--json", "--n", "200", "--seed", "1"])
+    assert result.exit_code == 0, result.output
+    found = {r["metric"]: r for r in json.loads(result.stdout)}
+    assert list(found) == ["column-similarity", "correlation-difference", "missingness"]
+    similarity = found["column-similarity"]["values"]
+    assert 0 <= similarity["column_similarity"] <= 1 and set(similarity) >= {f"column/{c}" for c in "x colour flag n".split()}
+    protocol = found["missingness"]["protocol"]
+    assert (protocol["n_real"], protocol["n_fake"], protocol["seed"]) == (24, 200, 1)  # the held-out split
+    assert protocol["data"]["split"] == "test" and "real_rate/x" in found["missingness"]["values"]
+    assert len((run / "evaluations.jsonl").read_text().splitlines()) == 3
     for args, says in ((["export", str(run)], "cannot be exported yet"),
-                       (["evaluate", str(run)], "--out synthetic.csv"),
+                       (["evaluate", str(run), "-m", "fid"], "--metric fid compares images"),
+                       (["evaluate", str(run), "--floor"], "--floor are for models of images"),
                        (["generate", str(run), "--out", str(tmp_path / "x.png")], "write its rows to a .csv file"),
                        (["train", str(path), "--out", str(tmp_path / "m"), "--set", "export=[onnx]"],
                         "export: models of tables cannot be exported yet")):

@@ -86,6 +86,8 @@ def request(host: PluginHost, section: str | dict[str, Any] | Section,
         raw.pop("n", None)
         checked = validate_section(raw, "metrics", host, source="--metric")
         name, params = checked.plugin, checked.params
+    if "image" not in getattr(host.get("metrics", name).factory, "data_kinds", ("image",)):
+        raise ConfigError(f"metric {name} compares tables (API 1.7), and this is a model of images: leave it out.")
     return Request(name, params, features or from_section or default_features(host))
 
 

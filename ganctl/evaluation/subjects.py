@@ -58,9 +58,8 @@ def subject_from_run(path: Path, host: PluginHost, backend: str | None = None, w
     trained = open_trained(path, host, backend, weights=weights)
     session = trained.session
     if session.spec.kind == "table":
-        raise ConfigError(f"{path} models a table, and ganctl evaluate's metrics compare images (metrics for tables "
-                          "are not there yet, docs/tables.md); sample it with `ganctl generate "
-                          f"{path} -n 1000 --out synthetic.csv` and compare that with the real table.")
+        raise ConfigError(f"{path} models a table: its metrics are the metrics of tables (ganctl evaluate {path}), "
+                          "which compare columns, not image features.")
     if session.model.kind != "generator":
         from ganctl.runs.trained import not_a_generator
 
