@@ -71,10 +71,13 @@ __all__ = [
     "KINDS",
     "ArrayDataset",
     "Batch",
+    "COLUMN_TYPES",
     "ClassifierModel",
+    "Column",
     "ConfigError",
     "DataError",
     "DataSpec",
+    "DATA_KINDS",
     "Dataset",
     "ExportSource",
     "Exporter",
@@ -96,6 +99,10 @@ __all__ = [
     "PathField",
     "Register",
     "Runner",
+    "Segment",
+    "TableDataset",
+    "TableMetric",
+    "TableSpec",
     "hookimpl",
     "input_gradient",
     "provide_input_gradient",
@@ -171,8 +178,12 @@ class DataSpec:
     """What a model needs to know about the data it is trained on.
 
     Images are always delivered as float32 arrays in NHWC layout with values in
-    ``value_range`` (``[-1, 1]``), whatever the storage format was.
+    ``value_range`` (``[-1, 1]``), whatever the storage format was. A table is described by
+    :class:`TableSpec` instead (1.7); ``kind`` tells the two apart.
     """
+
+    kind: ClassVar[str] = "image"
+    """What the data is: ``"image"`` here, ``"table"`` for a :class:`TableSpec` (1.7)."""
 
     height: int
     width: int
@@ -213,7 +224,10 @@ class DataSpec:
 
 
 class Batch(NamedTuple):
-    """One batch: ``images`` float32 ``[B, H, W, C]`` in ``[-1, 1]``; ``labels`` int64 ``[B]`` or None."""
+    """One batch: ``images`` float32 ``[B, H, W, C]`` in ``[-1, 1]``; ``labels`` int64 ``[B]`` or None.
+
+    For a table (1.7), ``images`` holds the encoded rows, float32 ``[B, TableSpec.width]``.
+    """
 
     images: np.ndarray
     labels: np.ndarray | None
@@ -227,7 +241,8 @@ class Dataset(ABC):
     whole set is never copied per epoch).
     """
 
-    spec: DataSpec
+    spec: DataSpec | TableSpec
+    """An image dataset's :class:`DataSpec`, or a table's :class:`TableSpec` (1.7)."""
 
     default_features: ClassVar[str | dict[str, Any] | None] = None
     """Set on the dataset factory (1.7): the feature extractor metrics on this data look through
@@ -376,6 +391,291 @@ class ArrayDataset(Dataset):
 
 
 # --------------------------------------------------------------------------------------------
+# Tables (API 1.7)
+# --------------------------------------------------------------------------------------------
+
+DATA_KINDS = ("image", "table")
+"""The kinds of data a dataset gives and a model takes (:attr:`DataSpec.kind`, :attr:`Model.data_kinds`)."""
+
+COLUMN_TYPES = ("numeric", "categorical", "boolean")
+"""The types of a table's column (:attr:`Column.type`)."""
+
+MODE_CLIP = 0.99
+"""How far a numeric value's offset within its mode may go (a fraction of 4 standard deviations)."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table and how it is encoded into a row of floats (1.7).
+
+    A ``numeric`` column is encoded by mode-specific normalisation (Xu et al. 2019, CTGAN/TVAE): a
+    Gaussian mixture of ``len(means)`` modes fitted to the column; a value ``x`` becomes its most
+    likely mode ``k`` (a one-hot slot per mode, none when there is one mode) and its offset
+    ``(x - means[k]) / (4 * stds[k])``, clipped to ``[-0.99, 0.99]`` (one slot). A
+    ``categorical`` or ``boolean`` column is one-hot over ``categories`` (a boolean's two, false
+    first). A column with ``indicator`` has two more slots, one-hot ``[present, missing]``: where
+    a value was missing the row holds an imputed value and says so.
+    """
+
+    name: str
+    type: str
+    categories: tuple[str, ...] = ()
+    """categorical, boolean: the values, in the order of their one-hot slots."""
+    weights: tuple[float, ...] = ()
+    """numeric: the mixture's weights, one per mode."""
+    means: tuple[float, ...] = ()
+    stds: tuple[float, ...] = ()
+    low: float = 0.0
+    """numeric: the smallest value encoded, imputed ones included (decoded values are clipped to ``[low, high]``)."""
+    high: float = 0.0
+    integer: bool = False
+    """numeric: every value seen was a whole number (decoded values are rounded)."""
+    missing_rate: float = 0.0
+    """The fraction of the source's values that were missing (before imputation or dropping)."""
+    indicator: bool = False
+    """The encoding carries a missingness indicator: generated rows may hold missing values here."""
+    imputation: str = ""
+    """How missing values were filled for training (a strategy name; empty when none were)."""
+
+    def __post_init__(self) -> None:
+        if self.type not in COLUMN_TYPES:
+            raise ValueError(f"column {self.name!r}: type must be one of {', '.join(COLUMN_TYPES)}, got {self.type!r}")
+        if self.type == "numeric":
+            if not self.means or not len(self.means) == len(self.stds) == len(self.weights):
+                raise ValueError(f"numeric column {self.name!r} needs as many weights, means and stds (at least one)")
+            if min(self.stds) <= 0:
+                raise ValueError(f"numeric column {self.name!r}: every std must be positive")
+        elif len(self.categories) < 1 or (self.type == "boolean" and len(self.categories) != 2):
+            raise ValueError(f"{self.type} column {self.name!r} needs its categories (a boolean: two)")
+
+    @property
+    def modes(self) -> int:
+        """A numeric column's number of mixture modes (0 for others)."""
+        return len(self.means)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {"name": self.name, "type": self.type, "missing_rate": self.missing_rate,
+                "indicator": self.indicator, "imputation": self.imputation}
+        if self.type == "numeric":
+            data.update(weights=list(self.weights), means=list(self.means), stds=list(self.stds),
+                        low=self.low, high=self.high, integer=self.integer)
+        else:
+            data["categories"] = list(self.categories)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Column:
+        tuples = {k: tuple(data[k]) for k in ("categories", "weights", "means", "stds") if k in data}
+        return cls(**{**dict(data), **tuples})
+
+
+class Segment(NamedTuple):
+    """A run of slots of an encoded row (1.7): which column, what (``value``: a numeric offset in
+    ``[-1, 1]``, a ``tanh`` slot; ``mode``, ``category`` or ``missing``: a one-hot block, ``softmax``)."""
+
+    column: str
+    role: str
+    start: int
+    size: int
+
+    @property
+    def activation(self) -> str:
+        return "tanh" if self.role == "value" else "softmax"
+
+    @property
+    def stop(self) -> int:
+        return self.start + self.size
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """What a model needs to know about a table (1.7): its columns, their encodings, the label.
+
+    A dataset of this spec delivers each row encoded as float32 ``[width]`` (see :class:`Column`
+    and :meth:`segments`) in :attr:`Batch.images`, and the label column's category index in
+    :attr:`Batch.labels` when ``label`` is set (the label column is encoded in the row too).
+    :meth:`decode` turns rows a generator made back into the table's columns.
+    """
+
+    kind: ClassVar[str] = "table"
+
+    columns: tuple[Column, ...]
+    label: str | None = None
+    """The label column's name (categorical or boolean, never missing), for conditional models."""
+
+    def __post_init__(self) -> None:
+        if not self.columns:
+            raise ValueError("a TableSpec needs at least one column")
+        names = [c.name for c in self.columns]
+        if len(set(names)) != len(names):
+            raise ValueError(f"column names must be unique, got {names}")
+        if self.label is not None:
+            if self.label not in names:
+                raise ValueError(f"the label column {self.label!r} is not one of the columns {names}")
+            if self.column(self.label).type == "numeric":
+                raise ValueError(f"the label column {self.label!r} must be categorical or boolean")
+
+    def column(self, name: str) -> Column:
+        """The column called ``name``."""
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
+    @property
+    def num_classes(self) -> int:
+        """The label column's number of categories; 0 without a label."""
+        return len(self.column(self.label).categories) if self.label is not None else 0
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.column(self.label).categories if self.label is not None else ()
+
+    @property
+    def conditional(self) -> bool:
+        return self.num_classes > 0
+
+    def segments(self) -> list[Segment]:
+        """The encoded row's slots, column by column, in order."""
+        out: list[Segment] = []
+        start = 0
+        for c in self.columns:
+            if c.type == "numeric":
+                parts = [("value", 1)] + ([("mode", c.modes)] if c.modes > 1 else [])
+            else:
+                parts = [("category", len(c.categories))]
+            if c.indicator:
+                parts.append(("missing", 2))
+            for role, size in parts:
+                out.append(Segment(c.name, role, start, size))
+                start += size
+        return out
+
+    @property
+    def width(self) -> int:
+        """The length of an encoded row."""
+        return sum(s.size for s in self.segments())
+
+    @property
+    def shape(self) -> tuple[int]:
+        """One encoded row's shape, ``(width,)``."""
+        return (self.width,)
+
+    def encode(self, values: Mapping[str, np.ndarray], missing: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+        """Rows float32 ``[N, width]``: ``values[name]`` holds a numeric column's numbers (no NaN:
+        impute first) or a categorical or boolean column's category indices; ``missing[name]``
+        (bool ``[N]``) where it had no value, for each column with an ``indicator``."""
+        missing = missing or {}
+        n = len(next(iter(values.values())))
+        rows = np.zeros((n, self.width), np.float32)
+        for s in self.segments():
+            c = self.column(s.column)
+            if s.role == "missing":
+                flags = np.asarray(missing.get(c.name, np.zeros(n, bool)), bool)
+                rows[np.arange(n), s.start + flags.astype(np.int64)] = 1.0
+                continue
+            v = np.asarray(values[c.name])
+            if s.role == "category":
+                rows[np.arange(n), s.start + v.astype(np.int64)] = 1.0
+                continue
+            x = v.astype(np.float64)
+            k = self._mode_of(c, x)
+            means, stds = np.asarray(c.means)[k], np.asarray(c.stds)[k]
+            if s.role == "value":
+                rows[:, s.start] = np.clip((x - means) / (4.0 * stds), -MODE_CLIP, MODE_CLIP)
+            else:
+                rows[np.arange(n), s.start + k] = 1.0
+        return rows
+
+    @staticmethod
+    def _mode_of(c: Column, x: np.ndarray) -> np.ndarray:
+        """Each value's most likely mode of the column's mixture."""
+        means, stds, weights = (np.asarray(a, np.float64) for a in (c.means, c.stds, c.weights))
+        log_p = (np.log(np.maximum(weights, 1e-12)) - np.log(stds)
+                 - 0.5 * ((x[:, None] - means[None, :]) / stds) ** 2)
+        return np.argmax(log_p, axis=1)
+
+    def decode(self, rows: np.ndarray, rng: np.random.Generator | None = None) -> dict[str, np.ndarray]:
+        """The columns of ``rows`` (``[N, width]``, as a generator made them): numeric ones float64,
+        categorical and boolean ones object arrays of category strings; a value whose missingness
+        indicator says ``missing`` is NaN (numeric) or None (others).
+
+        Each one-hot block (a mode, a category, an indicator) is read by its largest slot, or, with
+        ``rng``, drawn with its slots as probabilities (negative ones count as 0): drawing keeps
+        rare categories and rare holes at their rate where the largest slot would never pick them."""
+        rows = np.asarray(rows, np.float64)
+        if rows.ndim != 2 or rows.shape[1] != self.width:
+            raise GanctlError(f"encoded rows must have shape [N, {self.width}], got {list(rows.shape)}")
+        parts: dict[str, dict[str, np.ndarray]] = {c.name: {} for c in self.columns}
+        for s in self.segments():
+            block = rows[:, s.start:s.stop]
+            parts[s.column][s.role] = block[:, 0] if s.role == "value" else _pick(block, rng)
+        out: dict[str, np.ndarray] = {}
+        for c in self.columns:
+            got = parts[c.name]
+            if c.type == "numeric":
+                k = got.get("mode", np.zeros(len(rows), np.int64))
+                x = np.clip(got["value"], -1.0, 1.0) * 4.0 * np.asarray(c.stds)[k] + np.asarray(c.means)[k]
+                x = np.clip(x, c.low, c.high)
+                column: np.ndarray = np.round(x) if c.integer else x
+                if "missing" in got:
+                    column = np.where(got["missing"] == 1, np.nan, column)
+            else:
+                column = np.asarray(c.categories, dtype=object)[got["category"]]
+                if "missing" in got:
+                    column = np.where(got["missing"] == 1, None, column)
+            out[c.name] = column
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "columns": [c.to_dict() for c in self.columns], "label": self.label,
+                "width": self.width, "num_classes": self.num_classes, "class_names": list(self.class_names)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TableSpec:
+        return cls(columns=tuple(Column.from_dict(c) for c in data["columns"]), label=data.get("label"))
+
+
+def _pick(block: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+    """Each row's slot of a one-hot block: the largest, or one drawn by ``rng`` in proportion."""
+    if rng is None:
+        return np.argmax(block, axis=1)
+    weights = np.maximum(block, 0.0)
+    total = weights.sum(axis=1, keepdims=True)
+    weights = np.where(total > 0, weights / np.where(total > 0, total, 1.0), 1.0 / block.shape[1])
+    drawn = (np.cumsum(weights, axis=1) < rng.random((len(block), 1))).sum(axis=1)
+    return np.minimum(drawn, block.shape[1] - 1)
+
+
+class TableDataset(Dataset):
+    """A table held in memory as encoded rows (1.7): ``rows`` float32 ``[N, spec.width]`` (see
+    :meth:`TableSpec.encode`), with the label column's category indices when ``spec.label`` is set.
+    Shuffling, batching and splits behave as for images."""
+
+    def __init__(self, rows: np.ndarray, spec: TableSpec, labels: np.ndarray | None = None) -> None:
+        rows = np.asarray(rows, np.float32)
+        if rows.ndim != 2 or rows.shape[1] != spec.width:
+            raise DataError(f"encoded rows must have shape [N, {spec.width}], got {list(rows.shape)}.")
+        if rows.shape[0] == 0:
+            raise DataError("the table holds no rows.")
+        if (labels is None) != (spec.label is None):
+            raise DataError("give labels exactly when the spec names a label column.")
+        self._rows = rows
+        self._labels = None if labels is None else np.asarray(labels, np.int64)
+        self.spec = spec
+
+    def __len__(self) -> int:
+        return int(self._rows.shape[0])
+
+    @property
+    def labels(self) -> np.ndarray | None:
+        return self._labels
+
+    def take(self, indices: np.ndarray) -> Batch:
+        return Batch(self._rows[indices], None if self._labels is None else self._labels[indices])
+
+
+# --------------------------------------------------------------------------------------------
 # Models
 # --------------------------------------------------------------------------------------------
 
@@ -395,6 +695,7 @@ class Model(ABC):
     Class attributes:
         players: the player names, in the order they are updated within an iteration.
         kind: ``"generator"`` or ``"classifier"`` (set by the two subclasses).
+        data_kinds: the kinds of data it takes (1.7; default images only).
 
     The constructor builds every network (so all variables exist before training starts) and
     raises :class:`ConfigError` when the data does not suit the model (say, a convolutional
@@ -403,11 +704,14 @@ class Model(ABC):
 
     players: ClassVar[tuple[str, ...]] = ()
     kind: ClassVar[str] = ""
+    data_kinds: ClassVar[tuple[str, ...]] = ("image",)
+    """The kinds of data the model takes (1.7): ``"image"`` (a :class:`DataSpec`), ``"table"`` (a
+    :class:`TableSpec`). ganctl refuses a recipe that pairs it with a dataset of another kind."""
 
     latent_dim: int = 0
     """Size of the latent vector ``z`` the engine draws for each step (0: none needed)."""
 
-    def __init__(self, params: Params, spec: DataSpec) -> None:
+    def __init__(self, params: Params, spec: DataSpec | TableSpec) -> None:
         self.params = params
         self.spec = spec
 
@@ -765,6 +1069,8 @@ class Metric(ABC):
     distance: ClassVar[bool] = False
     default: ClassVar[bool] = False
     checks_exports: ClassVar[bool] = False
+    data_kinds: ClassVar[tuple[str, ...]] = ("image",)
+    """What it compares (1.7): images (through features), or tables (a :class:`TableMetric`)."""
 
     def __init__(self, params: Params) -> None:
         self.params = params
@@ -778,3 +1084,27 @@ class Metric(ABC):
     def compute(self, real: Features, fake: Features, *, fake_labels: np.ndarray | None,
                 seed: int) -> dict[str, float]:
         """The metric's values; the first key is the headline value (e.g. ``{"fid": 12.3}``)."""
+
+
+class TableMetric(Metric):
+    """A metric that compares a generated table with the real one, column by column (1.7).
+
+    ``ganctl evaluate`` computes it on a run of a table model: ``n`` rows sampled from the model
+    and decoded (each one-hot block drawn, as ``ganctl generate`` does) against the real rows of the
+    run's data (its held-out split when it trained on ``split: train``), decoded with their
+    missing values. When the user names no metric, every installed table metric is computed.
+    """
+
+    data_kinds: ClassVar[tuple[str, ...]] = ("table",)
+
+    @abstractmethod
+    def compare(self, real: Mapping[str, np.ndarray], fake: Mapping[str, np.ndarray], spec: TableSpec, *,
+                seed: int) -> dict[str, float]:
+        """The metric's values (the first key is the headline) for two tables as
+        :meth:`TableSpec.decode` gives them: numeric columns float64 with NaN where missing,
+        others object arrays of category strings with None where missing."""
+
+    def compute(self, real: Features, fake: Features, *, fake_labels: np.ndarray | None,
+                seed: int) -> dict[str, float]:
+        raise GanctlError("a table metric compares tables (TableMetric.compare), not image features.")
+

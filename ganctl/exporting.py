@@ -118,6 +118,10 @@ def metadata(session: Session, step: int) -> dict[str, str]:
     }
 
 
+TABLE_EXPORT = ("models of tables cannot be exported yet (docs/tables.md): sample the run directory itself, "
+                "`ganctl generate RUN_DIR -n 1000 --out synthetic.csv`.")
+
+
 def export_source(session: Session, step: int) -> api.ExportSource:
     """What an exporter is given for ``session``'s network (the weights of ``step``): the network,
     called once, its data spec and the ``ganctl.*`` metadata."""
@@ -152,6 +156,8 @@ def export(session: Session, run: RunDir, step: int, name: str, exporter: api.Ex
            max_fid_increase: float = DEFAULT_MAX_FID_INCREASE) -> Exported:
     """Export ``session``'s generator (weights of ``step``) with ``exporter``; see the module
     docstring. ``judge`` scores a quantised export (required when ``exporter`` quantises)."""
+    if session.spec.kind == "table":
+        raise ConfigError(TABLE_EXPORT)
     reason = unavailable(session, exporter) or cannot_quantize(session, name, exporter)
     if reason:
         raise ConfigError(f"the {name} exporter cannot run here: {reason}.")
@@ -389,6 +395,8 @@ def float32_twin(session: Session, host: PluginHost) -> Session:
 
 def check_exporters(session: Session, host: PluginHost) -> None:
     """Fail before training when an exporter in the recipe's ``export:`` list cannot run here."""
+    if session.recipe.export and session.spec.kind == "table":
+        raise ConfigError(f"{session.recipe.source}: export: {TABLE_EXPORT} Remove export: from the recipe.")
     for index, section in enumerate(session.recipe.export):
         name, exporter = make_exporter(host, section, source=f"export[{index}]")
         reason = unavailable(session, exporter) or cannot_quantize(session, name, exporter)

@@ -103,10 +103,11 @@ def all_images(dataset: api.Dataset) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def test_register_datasets_registers_all_four():
+def test_register_datasets_registers_all_six():
     registered = {}
     ganctl_datasets.register_datasets(lambda name, factory: registered.setdefault(name, factory))
-    assert registered == {"digits": Digits, "idx": IDX, "image-folder": ImageFolder, "npz": NPZ}
+    assert registered == {"digits": Digits, "idx": IDX, "image-folder": ImageFolder, "npz": NPZ,
+                          "csv": ganctl_datasets.CSV, "parquet": ganctl_datasets.Parquet}
     for factory in registered.values():
         assert issubclass(factory, api.Dataset)
         assert issubclass(factory.Params, api.Params)
@@ -128,7 +129,7 @@ def test_entry_point_loads_through_pluggy():
     manager.register(ganctl_datasets)  # validates the hookimpl against its spec
     names = []
     manager.hook.register_datasets(register=lambda name, factory: names.append(name))
-    assert names == ["digits", "idx", "image-folder", "npz"]
+    assert names == ["digits", "idx", "image-folder", "npz", "csv", "parquet"]
 
 
 def test_import_does_not_load_heavy_libraries():

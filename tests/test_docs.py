@@ -133,12 +133,18 @@ def test_every_logged_value_is_documented():
     rng = np.random.default_rng(0)
     images = rng.uniform(-1, 1, (4, 8, 8, 1)).astype("float32")
     labels = np.array([0, 1, 2, 0], "int32")
+    from ganctl.api import Column, TableSpec
+
+    table = TableSpec((Column("x", "numeric", weights=(1.0,), means=(0.0,), stds=(1.0,), indicator=True),
+                       Column("c", "categorical", categories=("a", "b", "c"))), label="c")
+    rows = table.encode({"x": rng.standard_normal(4), "c": labels}, {"x": np.array([0, 1, 0, 0], bool)})
     for name in host.names("models"):
         plugin = host.get("models", name)
-        model = plugin.factory(plugin.params_model(), spec)
+        tables = "table" in getattr(plugin.factory, "data_kinds", ("image",))  # a model of tables (API 1.7)
+        model = plugin.factory(plugin.params_model(), table if tables else spec)
         for player in model.players:
             z = rng.standard_normal((4, max(getattr(model, "latent_dim", 0), 1))).astype("float32")
-            _, values = model.loss(player, images, labels, z)
+            _, values = model.loss(player, rows if tables else images, labels, z)
             for key in values:
                 assert f"| `{player}/{key}` |" in doc, f"{name} logs {player}/{key}, undocumented in docs/training.md"
     for kind in ("epoch", "diversity", "validation", "eval"):

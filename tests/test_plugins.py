@@ -18,7 +18,7 @@ from ganctl.plugins import PluginHost, PluginInfo, set_host
 
 from .conftest import ROOT, ToyPlugin, make_host
 
-BUILTIN_DATASETS = ["digits", "idx", "image-folder", "npz"]
+BUILTIN_DATASETS = ["csv", "digits", "idx", "image-folder", "npz", "parquet"]
 
 
 def test_builtins_register_through_entry_points():

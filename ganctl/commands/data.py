@@ -36,6 +36,13 @@ def info(
     host = load_plugins()
     name, params, dataset = load_dataset(source, set_, host)
     spec = dataset.spec
+    if spec.kind == "table":
+        if preview is not None:
+            from ganctl.errors import ConfigError
+
+            raise ConfigError("--preview draws images, and this dataset is a table: leave --preview out.")
+        _table_info(name, params, dataset, as_json)
+        return
     report: dict[str, Any] = {"plugin": name, "params": params, "examples": len(dataset), **spec.to_dict()}
     if dataset.labels is not None:
         counts = np.bincount(dataset.labels, minlength=spec.num_classes)
@@ -65,3 +72,44 @@ def info(
     if preview is not None:
         table.add_row("preview", report["preview"])
     stdout().print(table)
+
+
+def _table_info(name: str, params: dict[str, Any], dataset: Any, as_json: bool) -> None:
+    """A table's columns: type, range or categories, missing rate, how missing values were filled."""
+    import numpy as np
+
+    spec = dataset.spec
+    columns = []
+    for c in spec.columns:
+        entry: dict[str, Any] = {"name": c.name, "type": c.type, "missing_rate": c.missing_rate,
+                                 "imputation": c.imputation or None, "indicator": c.indicator}
+        if c.type == "numeric":
+            entry.update(low=c.low, high=c.high, integer=c.integer, modes=c.modes)
+        else:
+            entry["categories"] = list(c.categories)
+        columns.append(entry)
+    report: dict[str, Any] = {"plugin": name, "params": params, "kind": "table", "examples": len(dataset),
+                              "label": spec.label, "width": spec.width, "columns": columns}
+    if dataset.labels is not None:
+        counts = np.bincount(dataset.labels, minlength=spec.num_classes)
+        report["class_counts"] = {spec.class_names[i]: int(n) for i, n in enumerate(counts)}
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"table: {name} ({len(dataset)} rows, encoded as {spec.width} values)", title_justify="left")
+    for header in ("column", "type", "range / categories", "missing", "filled by"):
+        table.add_column(header, overflow="fold")
+    for entry in columns:
+        if entry["type"] == "numeric":
+            values = f"{entry['low']:g} .. {entry['high']:g}" + (" (whole)" if entry["integer"] else "")
+        else:
+            shown = entry["categories"][:8]
+            values = ", ".join(shown) + (f" (+{len(entry['categories']) - 8})" if len(entry["categories"]) > 8 else "")
+        label = " (label)" if entry["name"] == spec.label else ""
+        filled = (entry["imputation"] or "-") + (" + indicator" if entry["indicator"] else "")
+        table.add_row(entry["name"] + label, entry["type"], values, f"{entry['missing_rate']:.1%}", filled)
+    stdout().print(table)
+    if "class_counts" in report:
+        stdout().print("per class: " + ", ".join(f"{k}: {v}" for k, v in report["class_counts"].items()))

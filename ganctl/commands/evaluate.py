@@ -19,7 +19,7 @@ def evaluate(
     source: Path = typer.Argument(..., metavar="RUN_DIR|MODEL.onnx", help="A run directory or an exported ONNX file.",
                                   show_default=False),
     metrics: list[str] = typer.Option([], "--metric", "-m", metavar="NAME", help="Metric plugin (repeatable) [default: the recipe's "
-                                      "metrics:, else fid, kid, prdc, c2st]."),
+                                      "metrics:, else fid, kid, prdc, c2st; a model of a table: every metric of tables]."),
     n: int = typer.Option(None, "--n", "-n", help="Real and generated images each [default: the recipe's metrics: "
                           "n, else 2000, or all the real (and, with --floor, held-out) images when fewer]."),
     features: str = typer.Option(None, "--features", help="Feature extractor: a name, or a YAML mapping such as "
@@ -79,6 +79,12 @@ def evaluate(
             typer.echo(json.dumps([result.to_dict()], indent=2))
         else:
             _classifier_table(result)
+        return
+    from ganctl.evaluation.tables import is_table_run
+
+    if not is_onnx and is_table_run(source):
+        _evaluate_table(source, host, metrics, n=n, seed=seed, backend=backend, weights=weights,
+                        others={"--features": features, "--floor": floor or None, "--data": data}, as_json=as_json)
         return
     features_section = _features(features)
     sections: list = list(metrics)
@@ -194,6 +200,41 @@ def _features_lines(records) -> None:
     for detail in dict.fromkeys(r["protocol"]["features_source"]["detail"] for r in records
                                 if "features_source" in r["protocol"]):  # held-out values have no features
         stdout().print(detail, highlight=False)
+
+
+def _evaluate_table(source: Path, host, metrics: list[str], *, n: int | None, seed: int, backend: str | None,
+                    weights: str, others: dict, as_json: bool) -> None:
+    """A table model's run: the metrics of tables (all installed ones when none is named)."""
+    from ganctl.errors import ConfigError
+    from ganctl.evaluation.tables import evaluate_table
+    from ganctl.runs.rundir import RunDir
+
+    given = [option for option, value in others.items() if value]
+    if given:
+        raise ConfigError(f"{source} models a table: {', '.join(given)} are for models of images (a table is compared "
+                          "with its own data, column by column). Leave them out.")
+    results = evaluate_table(source, host, [_features(m) if m.strip().startswith("{") else m for m in metrics],
+                             n=n, seed=seed, backend=backend, weights=weights)
+    run = RunDir(source)
+    for result in results:
+        run.log_evaluation(result.to_dict())
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
+        return
+    from rich.table import Table
+
+    first = results[0].protocol
+    table = Table(title=f"{source}: {first['n_fake']} generated vs {first['n_real']} real rows (seed {first['seed']}; "
+                        f"{first['engine']})", title_justify="left")
+    for column in ("metric", "value", "details"):
+        table.add_column(column, overflow="fold")
+    for result in results:
+        key, value = result.headline
+        rest = ", ".join(f"{k} {v:.4g}" for k, v in list(result.values.items())[1:])
+        table.add_row(result.metric, f"{key} {value:.4g}", rest)
+    stdout().print(table)
+    stdout().print(f"real data: {json.dumps(first['data'])}; ganctl {first['ganctl']}. --json prints every value "
+                   "with its full protocol.")
 
 
 def _features(text: str | None) -> str | dict | None:

@@ -94,6 +94,8 @@ def request(host: PluginHost, section: str | dict[str, Any] | Section,
         raw.pop("n", None)
         checked = validate_section(raw, "metrics", host, source="--metric")
         name, params = checked.plugin, checked.params
+    if "image" not in getattr(host.get("metrics", name).factory, "data_kinds", ("image",)):
+        raise ConfigError(f"metric {name} compares tables (API 1.7), and this is a model of images: leave it out.")
     return Request(name, params, features or from_section or default or default_features(host))
 
 
@@ -130,6 +132,9 @@ def check_metrics(session: Any, host: PluginHost) -> None:
             "metrics compare generated images with real ones. Remove metrics: (a classifier is scored on the held-out "
             "split after every epoch, and with ganctl evaluate RUN_DIR)."
         )
+    if session.recipe.metrics and session.spec.kind == "table":
+        raise ConfigError(f"{session.recipe.source}: metrics: the metrics compare images, and this dataset is a table "
+                          "(metrics for tables are not there yet, docs/tables.md). Remove metrics: from the recipe.")
     subject = subject_from_session(session, 0)
     for index, section in enumerate(session.recipe.metrics):
         where = f"{session.recipe.source}: metrics[{index}] ({section.plugin})"

@@ -57,6 +57,9 @@ def subject_from_run(path: Path, host: PluginHost, backend: str | None = None, w
 
     trained = open_trained(path, host, backend, weights=weights)
     session = trained.session
+    if session.spec.kind == "table":
+        raise ConfigError(f"{path} models a table: its metrics are the metrics of tables (ganctl evaluate {path}), "
+                          "which compare columns, not image features.")
     if session.model.kind != "generator":
         from ganctl.runs.trained import not_a_generator
 

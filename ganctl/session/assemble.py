@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ganctl.api import ClassifierModel, Dataset, DataSpec, GenerativeModel, Model
+from ganctl.api import ClassifierModel, Dataset, DataSpec, GenerativeModel, Model, TableSpec
 from ganctl.engine.backends import activate, placement, resolve_jit
 from ganctl.errors import ConfigError
 from ganctl.plugins import PluginHost
@@ -20,7 +20,7 @@ class Session:
 
     recipe: Recipe
     backend: str
-    spec: DataSpec
+    spec: DataSpec | TableSpec
     dataset: Dataset | None
     model: Model
     engine: Any
@@ -29,16 +29,34 @@ class Session:
     """The dtype policy the model was built under (``train.precision``, or float32 when opened for export)."""
 
 
-def build_model(recipe: Recipe, spec: DataSpec, host: PluginHost) -> Model:
+def build_model(recipe: Recipe, spec: DataSpec | TableSpec, host: PluginHost) -> Model:
     """Seed Keras, then build the recipe's model for data of ``spec``."""
     import keras
+
+    check_data_kind(recipe, spec, host)
 
     keras.utils.set_random_seed(recipe.seed)
     return host.build("models", recipe.model.plugin, recipe.model.params, spec,
                       expected=(GenerativeModel, ClassifierModel))
 
 
-def open_session(recipe: Recipe, host: PluginHost, backend: str, spec: DataSpec | None = None,
+def check_data_kind(recipe: Recipe, spec: DataSpec | TableSpec, host: PluginHost) -> None:
+    """Refuse a model that does not take the kind of data the recipe's dataset gives (API 1.7)."""
+    takes = tuple(getattr(host.get("models", recipe.model.plugin).factory, "data_kinds", ("image",)))
+    if spec.kind in takes:
+        return
+    words = {"image": "images", "table": "tables"}
+    others = [name for name in host.names("models")
+              if spec.kind in getattr(host.get("models", name).factory, "data_kinds", ("image",))]
+    raise ConfigError(
+        f"{recipe.source}: model '{recipe.model.plugin}' takes {' or '.join(words.get(k, k) for k in takes)}, but "
+        f"dataset '{recipe.data.plugin}' gives {words.get(spec.kind, spec.kind)}. Choose a model for "
+        f"{words.get(spec.kind, spec.kind)} in model.plugin ({', '.join(others) or 'none is installed'}), or a "
+        f"dataset of {words.get(takes[0], takes[0])} in data.plugin."
+    )
+
+
+def open_session(recipe: Recipe, host: PluginHost, backend: str, spec: DataSpec | TableSpec | None = None,
                  precision: str | None = None) -> Session:
     """Build a session; with ``spec`` given the data is not loaded (for sampling a run).
     ``precision``: the dtype policy to build the model under instead of ``train.precision``."""
@@ -111,8 +129,10 @@ def average_player(recipe: Recipe, model: Model) -> str:
     )
 
 
-def spec_from_dict(data: dict[str, Any]) -> DataSpec:
-    """The DataSpec of a run, from the ``data_spec`` of its ``run.json`` (``DataSpec.to_dict``)."""
+def spec_from_dict(data: dict[str, Any]) -> DataSpec | TableSpec:
+    """The DataSpec (or TableSpec) of a run, from the ``data_spec`` of its ``run.json`` (``to_dict``)."""
+    if data.get("kind") == TableSpec.kind:
+        return TableSpec.from_dict(data)
     height, width, channels = data["shape"]
     return DataSpec(
         height=height, width=width, channels=channels, num_classes=data.get("num_classes", 0),

@@ -71,8 +71,10 @@ def fingerprint(dataset: api.Dataset) -> dict[str, Any]:
     digest = hashlib.sha256(np.ascontiguousarray(batch.images, dtype=np.float32).tobytes())
     if batch.labels is not None:
         digest.update(np.ascontiguousarray(batch.labels, dtype=np.int64).tobytes())
-    return {"examples": n, "shape": [spec.height, spec.width, spec.channels], "classes": spec.num_classes,
-            "sha256": digest.hexdigest()[:32]}
+    found = {"examples": n, "shape": list(spec.shape), "classes": spec.num_classes, "sha256": digest.hexdigest()[:32]}
+    if spec.kind == "table":  # a table's columns, so a resume on another column set names them (API 1.7)
+        found["columns"] = [column.name for column in spec.columns]
+    return found
 
 
 def check_same_data(stored: dict[str, Any] | None, dataset: api.Dataset, run: str,
@@ -84,7 +86,13 @@ def check_same_data(stored: dict[str, Any] | None, dataset: api.Dataset, run: st
     if found == stored:
         return
     where = ", ".join(f"{key}={entry['path']}" for key, entry in locations.items()) or "the recipe's data: section"
-    if found["examples"] != stored["examples"] or found["shape"] != stored["shape"]:
+    if found.get("columns") != stored.get("columns"):
+        now, then = found.get("columns") or [], stored.get("columns") or []
+        changes = [f"column {name!r} is new" for name in now if name not in then]
+        changes += [f"column {name!r} is gone" for name in then if name not in now]
+        what = (f"its columns differ ({'; '.join(changes) or 'their order changed'}: it has {', '.join(now)} where "
+                f"the run trained on {', '.join(then)})")
+    elif found["examples"] != stored["examples"] or found["shape"] != stored["shape"]:
         what = (f"{found['examples']} examples of shape {found['shape']} where the run trained on "
                 f"{stored['examples']} of shape {stored['shape']}")
     else:

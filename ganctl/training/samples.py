@@ -13,6 +13,7 @@ import numpy as np
 from ganctl.runs.checkpoint import Progress
 from ganctl.runs.images import grid, save_png
 from ganctl.runs.rundir import RunDir
+from ganctl.runs.tables import write_table
 from ganctl.sampling import inputs
 from ganctl.session.assemble import Session
 from ganctl.training.callbacks import Callback
@@ -68,13 +69,17 @@ class PeriodicGrids(Callback, ABC):
 
 class SampleGrids(PeriodicGrids):
     """``samples/epoch-NNNN.png`` every ``train.sample_every`` epochs and after the last one, and
-    ``samples/final.png`` once training completed."""
+    ``samples/final.png`` once training completed (``.csv`` files of decoded rows for a table)."""
 
     def write(self, name: str) -> None:
         """One grid, drawn with the generator's moving average when ``train.ema`` keeps one."""
         z, labels = sample_inputs(self.session)
         with self.session.engine.averaged():
             images = self.session.engine.generate(z, labels)
+        spec = self.session.spec
+        if spec.kind == "table":  # a table's samples are rows: samples/NAME.csv (API 1.7)
+            write_table(self.run.samples / f"{name}.csv", spec, images, self.session.recipe.seed)
+            return
         save_png(grid(images, labels), self.run.samples / f"{name}.png")
 
 

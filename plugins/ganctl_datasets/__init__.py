@@ -4,8 +4,10 @@
 * ``idx``: MNIST-format IDX files; ``name: mnist`` / ``name: fashion-mnist`` find them for you.
 * ``image-folder``: a folder of PNG/JPEG/... images, optionally one sub-folder per class.
 * ``npz``: arrays from a NumPy ``.npz`` archive.
+* ``csv``, ``parquet``: tables with missing values (API 1.7); ``csv`` also reads tables packages
+  ship (``name: penguins``, ``wine``, ...).
 
-Importing this package is cheap: scikit-learn and Pillow are imported only when a dataset that
+Importing this package is cheap: scikit-learn, pandas and Pillow are imported only when a dataset that
 needs them is built.
 """
 
@@ -17,10 +19,11 @@ from .digits import Digits
 from .idx import IDX
 from .image_folder import ImageFolder
 from .npz import NPZ
+from .table import CSV, Parquet
 
 GANCTL_API = "1.7"  # the ganctl.api version this plugin needs (docs/plugins.md)
 
-__all__ = ["IDX", "NPZ", "Digits", "ImageFolder", "register_datasets"]
+__all__ = ["CSV", "IDX", "NPZ", "Digits", "ImageFolder", "Parquet", "register_datasets"]
 
 
 @api.hookimpl
@@ -30,3 +33,5 @@ def register_datasets(register: api.Register) -> None:
     register("idx", IDX)
     register("image-folder", ImageFolder)
     register("npz", NPZ)
+    register("csv", CSV)
+    register("parquet", Parquet)

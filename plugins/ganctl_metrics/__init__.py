@@ -6,7 +6,8 @@ density / coverage, the Inception Score, a classifier two-sample test and the cl
 of a conditional generator.
 
 The plugins (``metrics``) register them for recipes and ``ganctl evaluate``: ``fid``, ``kid``,
-``prdc``, ``inception-score``, ``class-accuracy`` and ``c2st``.
+``prdc``, ``inception-score``, ``class-accuracy`` and ``c2st``; for tables (API 1.7, ``tables``):
+``column-similarity``, ``correlation-difference`` and ``missingness``.
 
 Importing this package is cheap: only NumPy is imported; SciPy and scikit-learn are imported
 by the functions that use them.
@@ -27,6 +28,7 @@ from .stats import (
     kid,
     prdc,
 )
+from .tables import ColumnSimilarity, CorrelationDifference, Missingness
 
 GANCTL_API = "1.7"  # the ganctl.api version this plugin needs (docs/plugins.md)
 
@@ -36,7 +38,10 @@ __all__ = [
     "KID",
     "PRDC",
     "ClassAccuracy",
+    "ColumnSimilarity",
+    "CorrelationDifference",
     "InceptionScore",
+    "Missingness",
     "c2st",
     "class_accuracy",
     "feature_statistics",
@@ -58,3 +63,6 @@ def register_metrics(register: api.Register) -> None:
     register("inception-score", InceptionScore)
     register("class-accuracy", ClassAccuracy)
     register("c2st", C2ST)
+    register("column-similarity", ColumnSimilarity)
+    register("correlation-difference", CorrelationDifference)
+    register("missingness", Missingness)

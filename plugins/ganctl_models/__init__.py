@@ -3,6 +3,7 @@
 * ``gan``: the classic GAN with fully-connected networks; takes images of any shape.
 * ``dcgan``: a deep convolutional GAN that sizes itself to the data (8x8, 28x28, 32x32, ...).
 * ``vae``: a variational autoencoder (beta-VAE, KL warm-up, conditional), conv or MLP networks.
+* ``tvae``: a variational autoencoder of table rows (the TVAE design; API 1.7 tables).
 * ``classifier``: a small CNN that labels images; the ``classifier`` feature extractor runs it.
 
 The two GANs are two-player games (``generator`` and ``discriminator``) with a choice of adversarial
@@ -20,11 +21,12 @@ from .classifier import Classifier
 from .dcgan import DCGAN
 from .gan import GAN
 from .losses import LOSSES, LossName
+from .tvae import TVAE
 from .vae import VAE
 
 GANCTL_API = "1.7"  # the ganctl.api version this plugin needs (docs/plugins.md)
 
-__all__ = ["Classifier", "DCGAN", "GAN", "LOSSES", "LossName", "VAE", "register_models"]
+__all__ = ["Classifier", "DCGAN", "GAN", "LOSSES", "LossName", "TVAE", "VAE", "register_models"]
 
 
 @api.hookimpl
@@ -33,4 +35,5 @@ def register_models(register: api.Register) -> None:
     register("gan", GAN)
     register("dcgan", DCGAN)
     register("vae", VAE)
+    register("tvae", TVAE)
     register("classifier", Classifier)
