@@ -27,11 +27,13 @@ def fixed_batch(recipe: Any, spec: Any) -> tuple[Any, Any]:
     return dataset, next(dataset.batches(recipe.train.batch_size, seed=0))
 
 
-def ganctl_variant(backend: str, setup: Callable[[], tuple[Any, Any, Any]]) -> tuple[Callable[[int], list[float]],
-                                                                                     dict[str, Any]]:
+def ganctl_variant(backend: str, setup: Callable[[], tuple[Any, Any, Any]], k: int = 1) -> tuple[
+        Callable[[int], list[float]], dict[str, Any]]:
     """An iteration of ganctl's own training loop (Trainer.train_step) on the recipe's dcgan, built
     as ``open_session`` builds it; ``setup()`` gives the recipe, data spec and plugin host once the
-    backend's engine is imported. Also what the other variants must match (``info``)."""
+    backend's engine is imported. Also what the other variants must match (``info``). With ``k`` > 1
+    (the recipe's ``train.steps_per_execution`` must say k), an iteration is k steps in one call
+    into the engine (Trainer.train_steps, the loop's path for fused steps)."""
     from ganctl.engine import engine_for
     from ganctl.engine.backends import resolve_jit
     from ganctl.session.assemble import Session, build_model
@@ -49,9 +51,14 @@ def ganctl_variant(backend: str, setup: Callable[[], tuple[Any, Any, Any]]) -> t
     session = Session(recipe, backend, spec, dataset, model, engine, jit)
     trainer = Trainer(session, Reporter(), host)
     schedule = model.schedule()
+    if trainer.steps_per_execution != k:
+        raise SystemExit(f"the recipe runs {trainer.steps_per_execution} steps per call, not {k}")
 
     def iteration(step: int) -> list[float]:
-        logs = trainer.train_step(step, batch, schedule)
+        if k == 1:
+            logs = trainer.train_step(step, batch, schedule)
+        else:
+            *_, logs = trainer.train_steps(step, [(batch, None)] * k, schedule)
         return [logs[f"{p}/loss"] for p in model.players]
 
     info = {"jit": jit, "players": list(model.players), "batch": recipe.train.batch_size,

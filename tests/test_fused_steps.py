@@ -73,7 +73,7 @@ def test_k_steps_per_call_equal_one_step_per_call(runner, write, tmp_path, name)
     recipe = write("fused.yaml", RECIPE.format(model=model, steps=steps, extra=extra))
     # the fused run's inputs also come through the feeding thread (staged by the engine, then stacked)
     fused = ("--set", f"train.steps_per_execution={k}", "--set", "train.prefetch=2")
-    for out, more in (("single", ()), ("fused", fused)):
+    for out, more in (("single", ("--set", "train.steps_per_execution=1")), ("fused", fused)):
         result = train(runner, recipe, tmp_path / out, *more)
         assert result.exit_code == 0, result.output
     single, fused = final_state(tmp_path / "single"), final_state(tmp_path / "fused")
@@ -90,9 +90,22 @@ def test_k_steps_per_call_equal_one_step_per_call(runner, write, tmp_path, name)
         numbers = sorted(key for key, value in wanted.items() if isinstance(value, float))
         assert {k: v for k, v in found.items() if k not in numbers} == {k: v for k, v in wanted.items() if k not in numbers}
         assert_close([found[key] for key in numbers], [wanted[key] for key in numbers], str(wanted))
-    # the key is in the resolved recipe only when set: runs without it keep their recipe and its hash
     assert yaml.safe_load((tmp_path / "fused" / "recipe.yaml").read_text())["train"]["steps_per_execution"] == k
-    assert "steps_per_execution" not in yaml.safe_load((tmp_path / "single" / "recipe.yaml").read_text())["train"]
+    assert yaml.safe_load((tmp_path / "single" / "recipe.yaml").read_text())["train"]["steps_per_execution"] == 1
+
+
+def test_auto_fuses_four_steps_where_the_engine_compiles_them(runner, write, tmp_path):
+    """The default (auto) is k = 4 on JAX and TensorFlow, whose engines run the k steps as one compiled
+    call, and 1 on PyTorch; run.json records what was used, and the resolved recipe leaves the key out
+    (runs that do not set it keep their recipe and its hash)."""
+    recipe = write("fused.yaml", RECIPE.format(model="{plugin: gan, latent_dim: 8, hidden: [32]}", steps=6, extra=""))
+    result = train(runner, recipe, tmp_path / "auto")
+    assert result.exit_code == 0, result.output
+    info = json.loads((tmp_path / "auto" / "run.json").read_text())
+    assert info["steps_per_execution"] == (1 if backend() == "torch" else 4)
+    assert "steps_per_execution" not in yaml.safe_load((tmp_path / "auto" / "recipe.yaml").read_text())["train"]
+    # every step is logged, the last chunk of each epoch of 6 taking the 2 steps left
+    assert [r["step"] for r in records(tmp_path / "auto") if "type" not in r] == list(range(1, 13))
 
 
 class StopAt(Callback):

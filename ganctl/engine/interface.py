@@ -206,6 +206,11 @@ class Engine(ABC):
         of the plan, its logged values over the k steps (NumPy ``[k]``); this waits for the steps."""
         return [{key: np.asarray(value) for key, value in logs.items()} for logs in self._fused_steps(tuple(plan), inputs)]
 
+    def fuses(self) -> bool:
+        """Whether :meth:`steps` runs its k steps as one compiled call (JAX and TensorFlow with
+        compiled steps on one device) rather than as k calls of the single step."""
+        return False
+
     def _fused_steps(self, plan: tuple[str, ...], inputs: Sequence[tuple[Any, Any, Sequence[Any]]]) -> list[Any]:
         """What :meth:`steps` computes: per update of the plan, its values over the k steps (arrays
         or lists). By default the single step in a loop (PyTorch, engines that do not compile, JAX

@@ -205,11 +205,12 @@ class TrainConfig(_Strict):
             "device during the current step (0: off); auto: 2 on a GPU, 0 on CPUs. Results are the same."
         ),
     )
-    steps_per_execution: StrictInt = Field(
-        1, json_schema_extra={"minimum": 1},
+    steps_per_execution: Literal["auto"] | StrictInt = Field(
+        "auto", json_schema_extra={"minimum": 1},
         description=(
             "Steps run per call into the backend (JAX, TensorFlow: k steps in one compiled function), to cut "
-            "per-step overhead on small models; an epoch's last call takes what is left. Same results, up to rounding."
+            "per-step overhead on small models; an epoch's last call takes what is left. auto: 4 where the steps "
+            "compile into one function (JAX or TensorFlow on one device), 1 elsewhere. Same results, up to rounding."
         ),
     )
     sample_every: int = Field(1, ge=1, description="Write a sample grid every N epochs.")
@@ -258,10 +259,10 @@ class TrainConfig(_Strict):
 
     @field_validator("steps_per_execution")
     @classmethod
-    def _steps_per_execution(cls, value: int) -> int:
-        if value < 1:
+    def _steps_per_execution(cls, value: str | int) -> str | int:
+        if value != "auto" and value < 1:
             raise ValueError(f"steps_per_execution is the number of steps run per call, 1 or more, got {value}; "
-                             "use 1 (one step per call, the default) or more, e.g. 8, to fuse steps")
+                             "use auto (the default), 1 (one step per call) or more, e.g. 8, to fuse steps")
         return value
 
     @field_validator("precision", mode="before")
@@ -329,7 +330,7 @@ class TrainConfig(_Strict):
             out.pop("distribution")
         if self.prefetch == "auto":  # and so do runs that leave feeding as it is
             out.pop("prefetch")
-        if self.steps_per_execution == 1:  # and so do runs that take one step per call
+        if self.steps_per_execution == "auto":  # and so do runs that leave it to ganctl
             out.pop("steps_per_execution")
         return out
 

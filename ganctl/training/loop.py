@@ -40,7 +40,7 @@ from ganctl.session.optimizers import scheduled_rates
 from ganctl.training.callbacks import Callback, CallbackList
 from ganctl.training.checkpoints import Checkpoints
 from ganctl.training.feed import Feed, depth_for
-from ganctl.training.fused import chunk_end, chunk_logs, plan_of
+from ganctl.training.fused import chunk_end, chunk_logs, plan_of, steps_for
 from ganctl.training.metrics import TrackMetrics
 from ganctl.training.progress import Reporter, ShowProgress
 from ganctl.training.pruning import PruningReport
@@ -135,6 +135,8 @@ class Trainer:
         processes (``ganctl train --num-processes``): process i of n trains on rows [i*B/n, (i+1)*B/n)."""
         self.feed = Feed(self.step_inputs, lambda inputs: self.engine.stage(*inputs),
                          depth_for(train.prefetch, session.backend))
+        self.steps_per_execution = steps_for(train.steps_per_execution, self.engine)
+        """Steps per call into the engine (``train.steps_per_execution``, ``auto`` resolved)."""
 
     def use(self, run: RunDir) -> Trainer:
         """Train into ``run``: make the callbacks that write into it, in their order."""
@@ -234,7 +236,7 @@ class Trainer:
             index = progress.step_in_epoch
             while index < self.steps_per_epoch:  # a chunk of train.steps_per_execution steps at a time
                 chunk = [next(batches) for _ in range(index, chunk_end(index, self.steps_per_epoch,
-                                                                       train.steps_per_execution))]
+                                                                       self.steps_per_execution))]
                 stop = False
                 for logs in self.train_steps(progress.step, chunk, schedule):
                     index += 1
@@ -271,7 +273,7 @@ class Trainer:
         """The logged values of each step of ``chunk`` (``(batch, inputs)`` of consecutive steps from
         ``step``), in turn: :meth:`train_step` when ``train.steps_per_execution`` is 1, else all the
         chunk's steps in one call into the engine (:mod:`~ganctl.training.fused`), with the same logs."""
-        if self.recipe.train.steps_per_execution == 1:
+        if self.steps_per_execution == 1:
             for offset, (batch, inputs) in enumerate(chunk):
                 yield self.train_step(step + offset, batch, schedule, inputs)
             return

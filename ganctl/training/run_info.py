@@ -9,6 +9,7 @@ from typing import Any
 from ganctl import __version__
 from ganctl.runs.rundir import recipe_hash
 from ganctl.session.assemble import Session
+from ganctl.training.fused import steps_for
 
 
 def run_info(session: Session, host_plugins: dict[str, str]) -> dict[str, Any]:
@@ -33,6 +34,7 @@ def run_info(session: Session, host_plugins: dict[str, str]) -> dict[str, Any]:
         "devices": engine.devices(),
         **split,
         "jit": session.jit,
+        "steps_per_execution": steps_for(session.recipe.train.steps_per_execution, session.engine),
         **({} if session.precision == "float32" else {"precision": session.precision}),  # train.precision
         "plugins": host_plugins,
         "seed": session.recipe.seed,

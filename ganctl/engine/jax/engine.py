@@ -213,8 +213,11 @@ class JaxEngine(BaseEngine):
         self._opt_values[player] = list(opt_values)
         return logs
 
+    def fuses(self) -> bool:
+        return self.jit and self.placement is None  # over several devices: one placed step at a time
+
     def _fused_steps(self, plan: tuple[str, ...], inputs: Sequence[tuple[Any, Any, Sequence[Any]]]) -> list[Any]:
-        if not self.jit or self.placement is not None:  # over several devices: one placed step at a time
+        if not self.fuses():
             return super()._fused_steps(plan, inputs)
         from ganctl.engine.jax.fused import fused_steps  # k steps in one lax.scan
 

@@ -110,8 +110,11 @@ class TensorFlowEngine(BaseEngine):
             return (tf.identity(images), None if labels is None else tf.identity(labels),
                     [tf.identity(z) for z in latents])
 
+    def fuses(self) -> bool:
+        return self.jit
+
     def _fused_steps(self, plan: tuple[str, ...], inputs: Sequence[tuple[Any, Any, Sequence[Any]]]) -> list[Any]:
-        if not self.jit:
+        if not self.fuses():
             return super()._fused_steps(plan, inputs)
         from ganctl.engine.tensorflow.fused import fused_steps  # k steps in one tf.function
 
