@@ -171,7 +171,6 @@ def _train(recipe_file: Path | None, resume: Path | None, set_: list[str], backe
     from ganctl.errors import ConfigError, DataError
     from ganctl.evaluation.metrics import check_metrics
     from ganctl.evaluation.quantised import judge
-    from ganctl.exporting import check_exporters, export_after_training
     from ganctl.recipe.load import load_recipe
     from ganctl.runs.checkpoint import Progress
     from ganctl.runs.rundir import RunDir
@@ -181,6 +180,7 @@ def _train(recipe_file: Path | None, resume: Path | None, set_: list[str], backe
     from ganctl.training.finetune import init_weights, reapply
     from ganctl.training.loop import Trainer
     from ganctl.training.progress import reporter
+    from ganctl.training.recipe_exports import check_exporters, export_after_training
     from ganctl.training.run_info import run_info
 
     host = load_plugins()

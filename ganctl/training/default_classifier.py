@@ -71,13 +71,13 @@ def train(raw: dict[str, Any], host: PluginHost, backend: str, trainer_class: ty
           stream: TextIO) -> None:
     """Train the classifier recipe ``raw`` into ``destination`` (a run directory made whole
     with one rename), printing plain progress lines on ``stream``."""
-    from ganctl.exporting import check_exporters, export_after_training
     from ganctl.recipe.load import validate
     from ganctl.runs.checkpoint import Progress
     from ganctl.runs.rundir import RunDir
     from ganctl.session.assemble import open_session
     from ganctl.session.provenance import fingerprint, resolve_locations
     from ganctl.training.progress import PlainReporter
+    from ganctl.training.recipe_exports import check_exporters, export_after_training
     from ganctl.training.run_info import run_info
 
     recipe = validate(raw, host, source="the default classifier's recipe")
