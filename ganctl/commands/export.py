@@ -84,8 +84,10 @@ def export(
     scorer = None
     if any(e.quantization for _, e in exporters):
         from ganctl.evaluation.quantised import judge
+        from ganctl.training.default_classifier import for_quality_check
+        from ganctl.training.loop import Trainer
 
-        scorer = judge(session, host, quality_n)
+        scorer = judge(session, host, quality_n, default=for_quality_check(session, host, Trainer))
     elif max_fid_increase is not None or quality_n is not None:
         raise ConfigError("--max-fid-increase and --quality-n check quantised exports: use them with --quantize "
                           "(or on a run whose recipe's export: list quantises).")

@@ -177,6 +177,7 @@ def _train(recipe_file: Path | None, resume: Path | None, set_: list[str], backe
     from ganctl.session.assemble import open_session
     from ganctl.session.provenance import check_same_data, fingerprint, resolve_locations
     from ganctl.training import followers
+    from ganctl.training.default_classifier import for_quality_check
     from ganctl.training.finetune import init_weights, reapply
     from ganctl.training.loop import Trainer
     from ganctl.training.progress import reporter
@@ -258,7 +259,8 @@ def _train(recipe_file: Path | None, resume: Path | None, set_: list[str], backe
         if late is not None and recipe.export:  # stop before the exports, as a signal during them would
             raise _stopped(interrupts.Interrupt(late), run)
         for result in export_after_training(session, host, run, outcome.progress.step,
-                                            judge=lambda exported: judge(exported, host)):
+                                            judge=lambda exported: judge(
+                                                exported, host, default=for_quality_check(exported, host, Trainer))):
             if not quiet and result.quality is not None:
                 quality = result.quality
                 typer.echo(f"exported {result.key}: {result.path} (images within {quality.max_abs_diff:.2g} of "

@@ -4,7 +4,7 @@ the quantised file, on the same latents and against the same real images and fea
 The metrics are those whose plugins declare ``checks_exports`` (API 1.7; ganctl's own: FID, then
 C2ST; the first is the one ``--max-fid-increase`` limits), looked through the features ``ganctl
 evaluate RUN_DIR`` would use: the extractor the run recipe's section of one of them names, else
-the default extractor. Both generators draw from the same seed, so the change measures the
+the data's default features (:mod:`ganctl.evaluation.default_features`, chosen by the command). Both generators draw from the same seed, so the change measures the
 quantisation, not the sampling noise of two different sets of latents.
 """
 
@@ -47,17 +47,19 @@ def features_of(session: Any, names: list[str]) -> Any:
     return None
 
 
-def judge(session: Any, host: PluginHost, n: int | None = None, seed: int = SEED) -> Callable[[Draw], dict]:
+def judge(session: Any, host: PluginHost, n: int | None = None, seed: int = SEED,
+          default: str | dict[str, Any] | None = None) -> Callable[[Draw], dict]:
     """A function scoring a draw function against ``session``'s float32 generator: ``{metric:
     (float32 value, its value)}``, on ``n`` images (default :data:`DEFAULT_N`, or fewer when the
-    real data holds fewer)."""
+    real data holds fewer). ``default``: the data's default features, used when the recipe's
+    metrics name none (:func:`features_of`)."""
     from ganctl.errors import ConfigError
 
     if n is not None and n < 2:
         raise ConfigError(f"--quality-n must be at least 2, got {n}.")
     names = metrics_of(host)
     features = features_of(session, names)
-    requests = [request(host, name, features) for name in names]
+    requests = [request(host, name, features, default) for name in names]
     reference = subject_from_session(session, 0)
 
     def score(draw: Draw) -> dict[str, tuple[float, float]]:

@@ -105,3 +105,17 @@ def train(raw: dict[str, Any], host: PluginHost, backend: str, trainer_class: ty
     if validation:
         print(f"default classifier: held-out accuracy {validation['accuracy']:.4f} on {validation['n']} images",
               file=stream, flush=True)
+
+
+def for_quality_check(session: Any, host: PluginHost, trainer: type, stream: TextIO | None = None) -> Any:
+    """The default features of a quantised export's quality check on ``session``'s data
+    (:mod:`ganctl.evaluation.quantised`): None when the recipe's metrics name their features
+    (the check uses those), else :func:`choose`'s, its line printed on ``stream`` (stderr)."""
+    from ganctl.evaluation.quantised import features_of, metrics_of
+
+    if features_of(session, metrics_of(host)) is not None:
+        return None
+    choice = choose(host, session.recipe.data.to_dict(), session.backend, trainer, dataset=session.dataset,
+                    stream=stream)
+    print(f"quality check: {choice.detail}", file=stream or sys.stderr, flush=True)
+    return choice.features
