@@ -21,6 +21,7 @@ from ganctl.commands import (
     plugins,
     recipe,
     report,
+    scaffold,
     train,
 )
 
@@ -57,6 +58,7 @@ def _root(
 
 
 plugins.register(app)
+scaffold.register(plugins.app)  # ganctl plugins new
 doctor.register(app)
 train.register(app)
 launch.register(app)

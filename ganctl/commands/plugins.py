@@ -8,16 +8,23 @@ import typer
 
 from ganctl.console import guarded, load_plugins, stdout
 
+app = typer.Typer(rich_markup_mode=None)
+"""The ``plugins`` group: bare, it lists the plugins; its subcommands (``new``) are added in cli.py."""
 
-def register(app: typer.Typer) -> None:
-    app.command("plugins")(plugins)
+
+def register(parent: typer.Typer) -> None:
+    app.callback(invoke_without_command=True)(plugins)
+    parent.add_typer(app, name="plugins")
 
 
 @guarded
 def plugins(
+    ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
 ) -> None:
     """List installed plugins: distribution, version, what each registers, and failures."""
+    if ctx.invoked_subcommand is not None:
+        return
     from ganctl.api import KINDS
 
     host = load_plugins()
