@@ -124,7 +124,7 @@ from ganctl.testing.runs import recipe
 def test_host(plugin_host, digits_data, noise_data, run_dir):
     assert os.environ["GANCTL_LOAD_PLUGINS"] == ""
     assert plugin_host.registered("datasets") == ["tiny-probe"]
-    assert "digits" in plugin_host.names("datasets") and "dcgan" in plugin_host.names("models")
+    assert "kit-digits" in plugin_host.names("datasets") and "dcgan" in plugin_host.names("models")
     assert len(plugin_host.build("datasets", "tiny-probe")) == 16
     assert digits_data.spec.num_classes == 10 and noise_data.spec.num_classes == 0
     assert not run_dir.exists()
@@ -326,4 +326,4 @@ def test_the_recipe_helper_is_a_small_valid_recipe():
     from ganctl.recipe.load import validate
 
     checked = validate(recipe("dcgan", {"latent_dim": 8}, steps=2), host.host)
-    assert checked.train.steps_per_epoch == 2 and checked.data.params.limit == 64
+    assert checked.train.steps_per_epoch == 2 and checked.data.plugin == "kit-digits" and checked.data.params.n == 64

@@ -13,9 +13,10 @@ from contextlib import contextmanager
 from types import ModuleType
 from typing import Any
 
-from ganctl import api
+from ganctl import __version__, api
 from ganctl.plugins import PluginHost, PluginInfo, set_host
 from ganctl.recipe.load import validate_section
+from ganctl.testing.data import KitPlugin
 
 PluginRef = ModuleType | str | object
 """A plugin: its module, the module's import name (``"ganctl_squares"``), or any object with hook
@@ -49,11 +50,15 @@ def module_name(plugin: PluginRef | None) -> str | None:
 
 
 class KitHost:
-    """The built-in plugins plus the plugins under test, and ways to build their components."""
+    """The built-in plugins plus the plugins under test, and ways to build their components.
+
+    It also registers the kit's own dataset, ``kit-digits`` (:mod:`ganctl.testing.data`)."""
 
     def __init__(self, *plugins: PluginRef) -> None:
         self.host = PluginHost()
         self.host.load_entry_points(env={"GANCTL_LOAD_PLUGINS": ""})  # built-ins only
+        self.host.add(KitPlugin, PluginInfo("ganctl_testing", "ganctl (test kit)", __version__,
+                                            module="ganctl.testing.data"))  # kit-digits: the kit's own data
         self.added: list[PluginInfo] = []
         builtin = {info.module: info for info in self.host.plugins if info.builtin}
         for plugin in plugins:

@@ -10,10 +10,11 @@ import numpy as np
 import yaml
 
 from ganctl.runs.rundir import RunDir
+from ganctl.testing.data import KIT_DATASET
 from ganctl.testing.host import KitHost
 
-DATA = {"plugin": "digits", "split": "train", "limit": 64}
-"""The data of :func:`recipe` unless told otherwise: 64 labelled 8x8 digits (no download)."""
+DATA = {"plugin": KIT_DATASET, "n": 64}
+"""The data of :func:`recipe` unless told otherwise: the kit's 64 labelled 8x8 digits (no download)."""
 
 
 @dataclass
