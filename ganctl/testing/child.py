@@ -20,12 +20,15 @@ import numpy as np
 
 
 class HostRandom:
-    """``keras.random``'s draws taken from NumPy, by shape and call rank: the same on every backend,
-    so the losses of models that draw noise (dropout, augmentation) can be compared."""
+    """``keras.random``'s draws and dropout masks taken from NumPy, by shape and call rank: the same
+    on every backend, so the losses of models that draw noise (dropout, augmentation) can be compared."""
 
     def __init__(self, keras: Any) -> None:
-        self.keras, self.calls = keras, 0
+        from keras.src import backend  # what keras.layers.Dropout calls; no public name reaches it
+
+        self.keras, self.backend, self.calls = keras, backend.random, 0
         self.saved = {name: getattr(keras.random, name) for name in ("uniform", "normal", "randint")}
+        self.saved_dropout = backend.random.dropout
 
     def _rng(self, seed: Any) -> np.random.Generator:
         if seed is not None and hasattr(seed, "next"):
@@ -48,12 +51,21 @@ class HostRandom:
             values = self._rng(seed).integers(minval, maxval, size=tuple(int(s) for s in shape))
             return ops.convert_to_tensor(values, dtype=dtype)
 
+        def dropout(inputs, rate, noise_shape=None, seed=None):
+            shape = tuple(int(d) if d is not None else int(ops.shape(inputs)[i])
+                          for i, d in enumerate(noise_shape or ops.shape(inputs)))
+            keep = self._rng(seed).uniform(size=shape) >= rate
+            scaled = ops.convert_to_tensor((keep / (1.0 - rate)).astype(np.float32))
+            return ops.multiply(inputs, ops.cast(scaled, inputs.dtype))
+
         self.keras.random.uniform, self.keras.random.normal, self.keras.random.randint = uniform, normal, randint
+        self.backend.dropout = dropout
         return self
 
     def __exit__(self, *exc: object) -> None:
         for name, function in self.saved.items():
             setattr(self.keras.random, name, function)
+        self.backend.dropout = self.saved_dropout
 
 
 def losses(recipe_path: Path, host: Any, backend: str) -> dict[str, float]:
@@ -73,7 +85,7 @@ def losses(recipe_path: Path, host: Any, backend: str) -> dict[str, float]:
             draw = np.random.default_rng(zlib.crc32(variable.path.encode()))
             state[name] = draw.normal(scale=0.2, size=variable.shape).astype(np.float32)
     batch = session.dataset.take(np.arange(recipe.train.batch_size, dtype=np.int64))
-    labels = batch.labels.astype(np.int32) if model.conditional and batch.labels is not None else None
+    labels = None if batch.labels is None else batch.labels.astype(np.int32)  # as the trainer passes them
     z = latents(recipe.seed, len(batch.images), getattr(model, "latent_dim", 0) or 1)
     found = {}
     with HostRandom(keras):
@@ -85,10 +97,11 @@ def losses(recipe_path: Path, host: Any, backend: str) -> dict[str, float]:
 
 
 def differing(straight: dict[str, np.ndarray], resumed: dict[str, np.ndarray]) -> list[str]:
-    """The state names whose arrays differ between two checkpoints (or exist in one only)."""
+    """The state names whose arrays differ between two checkpoints (or exist in one only): random
+    state first (the likely cause; the weights then differ as a consequence), then the rest."""
     names = sorted(set(straight) ^ set(resumed))
     names += [k for k in sorted(set(straight) & set(resumed)) if not np.array_equal(straight[k], resumed[k])]
-    return names
+    return sorted(names, key=lambda name: "seed_generator" not in name)
 
 
 def run(job: dict[str, Any], report: dict[str, Any]) -> None:

@@ -102,5 +102,6 @@ def _explain(name: str, backend: str, report: dict[str, Any]) -> None:
         raise fail("model", name, f"on {backend}, 1 epoch then a resume to 2 ended with state different from "
                    f"2 epochs straight ({names}).",
                    "keep every value that changes while training in a variable of a network or a SeedGenerator "
-                   "returned by seed_generators(), and convert epochs to updates in begin_training(), "
-                   "which ganctl calls again on resume.")
+                   "returned by seed_generators(), convert epochs to updates in begin_training(), which ganctl "
+                   "calls again on resume, and give random layers a seed (keras.layers.Dropout(rate, seed=...)): "
+                   "without one, PyTorch's draws come from its global generator, which no checkpoint holds.")
