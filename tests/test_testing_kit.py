@@ -134,7 +134,12 @@ def register_datasets(register):
 '''
 
 PROBE_TESTS = '''
+import json
 import os
+
+from typer.testing import CliRunner
+
+from ganctl.cli import app
 from ganctl.testing.runs import recipe
 
 def test_host(plugin_host, digits_data, noise_data, run_dir):
@@ -150,6 +155,9 @@ def test_train(train_recipe):
                               batch_size=4, steps=2))
     assert run.info["status"] == "completed" and run.info["data"] == "tiny-probe"
     assert [r["step"] for r in run.metrics if "type" not in r] == [1, 2]
+    listed = CliRunner().invoke(app, ["plugins", "--json"])  # still the isolated host after training
+    assert [p["name"] for p in json.loads(listed.output) if not p["builtin"]] == ["ganctl_testing",
+                                                                                  "ganctl_fixture_probe"]
 '''
 
 

@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any
 
 from ganctl import __version__, api
+from ganctl import plugins as registry
 from ganctl.plugins import PluginHost, PluginInfo, set_host
 from ganctl.recipe.load import validate_section
 from ganctl.testing.data import KitPlugin
@@ -100,9 +101,11 @@ class KitHost:
 
     @contextmanager
     def installed(self) -> Iterator[KitHost]:
-        """Make this host the one ganctl's commands use, for the duration of the block."""
+        """Make this host the one ganctl's commands use, for the duration of the block (then the
+        one before it again)."""
+        previous = registry._host
         set_host(self.host)
         try:
             yield self
         finally:
-            set_host(None)
+            set_host(previous)
