@@ -21,6 +21,7 @@ from ganctl.commands import (
     plugins,
     recipe,
     report,
+    scaffold,
     train,
 )
 from ganctl.plugin_commands import PluginCommandGroup
@@ -60,6 +61,7 @@ def _root(
 
 
 plugins.register(app)
+scaffold.register(plugins.app)  # ganctl plugins new
 doctor.register(app)
 train.register(app)
 launch.register(app)

@@ -16,7 +16,8 @@ from ganctl.plugin_index import BUILTIN_DISTRIBUTION, entries, normalise
 
 app = typer.Typer(help="List installed plugins (with no subcommand); install or uninstall them.",
                   no_args_is_help=False, invoke_without_command=True)
-
+"""The ``plugins`` group: bare, it lists the plugins; ``install`` and ``uninstall`` are below, ``new``
+(the scaffold) is added in cli.py."""
 
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="plugins")
