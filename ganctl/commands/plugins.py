@@ -19,6 +19,7 @@ app = typer.Typer(help="List installed plugins (with no subcommand); install or 
 """The ``plugins`` group: bare, it lists the plugins; ``install`` and ``uninstall`` are below, ``new``
 (the scaffold) is added in cli.py."""
 
+
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="plugins")
 
