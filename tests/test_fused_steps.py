@@ -197,3 +197,30 @@ def test_chunks_are_cut_from_each_epochs_start_and_never_cross_its_end():
     assert chunks(0, 5, 1) == [(i, i + 1) for i in range(5)]
     assert plan_of(("generator", "discriminator"), {"discriminator": 3}) == (
         "generator", "discriminator", "discriminator", "discriminator")
+
+
+def test_an_engine_and_its_fused_programs_are_freed_with_it(write):
+    """The compiled k-step function lives on its engine: once a session is dropped, its engine (and
+    the compiled programs, which on JAX hold memory mappings of their own) can be collected. A global
+    cache keyed by engine once kept every engine alive, and a long test session ran out of mappings."""
+    import gc
+    import weakref
+
+    from ganctl.console import load_plugins
+    from ganctl.recipe.load import load_recipe
+    from ganctl.session.assemble import open_session
+    from ganctl.training.loop import Trainer
+    from ganctl.training.progress import Reporter
+
+    host = load_plugins()
+    text = RECIPE.format(model="{plugin: gan, latent_dim: 8, hidden: [32]}", steps=3,
+                         extra="  steps_per_execution: 3\n")
+    recipe = load_recipe(write("fused.yaml", text), host)
+    session = open_session(recipe, host, backend())
+    trainer = Trainer(session, Reporter(), host)
+    batches = session.dataset.batches(32, seed=0, epoch=0)
+    assert len(list(trainer.train_steps(0, [(next(batches), None) for _ in range(3)], session.model.schedule()))) == 3
+    engine = weakref.ref(session.engine)
+    del session, trainer, batches
+    gc.collect()
+    assert engine() is None, "the engine outlived its session: something still holds it"

@@ -75,6 +75,9 @@ class Engine(ABC):
         self.weights: str | None = "raw" if self.average_player is not None else None
         """Which generator weights the model holds when it has an average (``train.ema``): ``raw``
         (training's) or ``ema`` (inside :meth:`averaged`, or a run opened with them); None without one."""
+        self.fused: dict[Any, Any] = {}
+        """The compiled functions of fused steps (``train.steps_per_execution``), per plan, kept by the
+        backend's ``fused.py``: on the engine, so that they (and their compiled programs) go with it."""
 
     # -- state ----------------------------------------------------------------------------------
 

@@ -11,14 +11,10 @@ transfer of logs replace k of each, which is what costs on small models.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
-
-_COMPILED: weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], Callable[..., Any]]] = weakref.WeakKeyDictionary()
-"""Per engine, its compiled function of each plan (dropped with the engine)."""
 
 
 def _build(engine: Any, plan: tuple[str, ...]) -> Callable[..., Any]:
@@ -57,7 +53,7 @@ def fused_steps(engine: Any, plan: tuple[str, ...], images: Any, labels: Any,
                 latents: Any) -> list[Mapping[str, Any]]:
     """Run ``plan`` over each of the k stacked batches in one compiled call, updating ``engine``'s
     state; returns each update's logs, stacked over the k steps."""
-    cache = _COMPILED.setdefault(engine, {})
+    cache = engine.fused  # the compiled function of each plan lives and dies with the engine
     if plan not in cache:
         cache[plan] = _build(engine, plan)
     players = list(dict.fromkeys(plan))

@@ -11,15 +11,10 @@ models.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import tensorflow as tf
-
-_COMPILED: weakref.WeakKeyDictionary[Any, dict[tuple[tuple[str, ...], bool], Callable[..., Any]]] = (
-    weakref.WeakKeyDictionary())
-"""Per engine, its compiled function of each plan, with and without labels (dropped with the engine)."""
 
 
 def _build(engine: Any, plan: tuple[str, ...], labelled: bool) -> Callable[..., Any]:
@@ -54,7 +49,7 @@ def fused_steps(engine: Any, plan: tuple[str, ...], images: Any, labels: Any,
     """Run ``plan`` over each of the k stacked batches in one call; returns each update's logs,
     stacked over the k steps."""
     key = (plan, labels is not None)
-    cache = _COMPILED.setdefault(engine, {})
+    cache = engine.fused  # per plan, with and without labels; lives and dies with the engine
     if key not in cache:
         cache[key] = _build(engine, *key)
     images, latents = tf.convert_to_tensor(images), tf.convert_to_tensor(latents)
