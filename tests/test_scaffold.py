@@ -40,7 +40,8 @@ def test_each_kind_is_a_complete_distribution_whose_component_loads(runner, tmp_
     assert project["project"]["name"] == f"ganctl-{name}"
     assert project["project"]["entry-points"]["ganctl"] == {name: module}
     assert project["tool"]["pytest"]["ini_options"]["ganctl_plugin"] == module
-    assert "$" not in (dist / "README.md").read_text() and f"plugin: {name}" in (dist / "README.md").read_text()
+    readme = (dist / "README.md").read_text()
+    assert "$" not in readme and (f"ganctl {name} " if kind == "command" else f"plugin: {name}") in readme
     compile((dist / f"tests/test_kit_{kind}.py").read_text(), "test", "exec")  # the tests at least parse
     monkeypatch.syspath_prepend(str(dist))
     monkeypatch.delitem(sys.modules, module, raising=False)
@@ -64,6 +65,12 @@ def test_names_are_checked_before_anything_is_written(runner, tmp_path, name, me
         assert result.exit_code == 0, result.output
         return
     assert result.exit_code == 2 and message in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_command_may_not_take_the_name_of_one_of_ganctl_s_own(runner, tmp_path):
+    result = runner.invoke(app, ["plugins", "new", "train", "--kind", "command", "--dir", str(tmp_path)])
+    assert result.exit_code == 2 and "one of ganctl's own commands" in result.output
     assert list(tmp_path.iterdir()) == []
 
 

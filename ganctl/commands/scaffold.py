@@ -34,6 +34,8 @@ KINDS = {  # --kind: (the ganctl.api kind, how the README says it, the default d
                   "check_extractor"),
     "exporter": ("exporters", "exporter", "The generator's architecture and weights in one NumPy .npz file.",
                  "check_exporter"),
+    # a ganctl subcommand (register_commands, API 1.7): no component, so no contract check; its tests run it
+    "command": ("commands", "command", "Summarise generated samples: count, shape, value range, per label.", ""),
 }
 _NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")  # what a registered name may be (ganctl.plugins)
 
@@ -78,9 +80,17 @@ def check_name(name: str, kind: str, directory: Path) -> str:
                           f"`pip uninstall ganctl-{name}` first.")
     host = load_plugins()
     api_kind = KINDS[kind][0]
-    owner = host.components[api_kind].get(name)
+    if api_kind == "commands":
+        from ganctl.plugin_index import RESERVED_COMMANDS
+
+        if name in RESERVED_COMMANDS:
+            raise ConfigError(f"{name!r} is one of ganctl's own commands; give the plugin's command another name "
+                              f"(e.g. {name}-plus).")
+        owner = host.commands[name][1] if name in host.commands else None
+    else:
+        owner = host.components[api_kind].get(name)
     if owner is not None or name in {p.name for p in host.plugins}:
-        by = owner.plugin.label if owner is not None else "an installed plugin"
+        by = getattr(owner, "plugin", owner).label if owner is not None else "an installed plugin"
         raise ConfigError(f"the name {name!r} is already taken by {by} (see `ganctl plugins`); recipes could not tell "
                           "the two apart. Choose another NAME.")
     return module
@@ -92,6 +102,10 @@ def template_values(name: str, kind: str, module: str) -> dict[str, str]:
     return {"name": name, "module": module, "kind_text": kind_text, "description": description,
             "cls": "".join(part.capitalize() for part in re.split(r"[-_]", name)),
             "key": name.replace("-", "_"), "check": f"ganctl.testing.{kind}s.{check}",
+            "check_note": (f"`ganctl.testing.{kind}s.{check}` is the contract check of ganctl's test kit: run it "
+                           "before every release (see ganctl's docs/plugins.md, \"Testing a plugin\")." if check else
+                           "The tests run the command as a user does (Typer's CliRunner on `ganctl.cli.app`), with "
+                           "the plugin loaded by the test kit's `plugin_host` fixture."),
             "ganctl_version": __version__}
 
 

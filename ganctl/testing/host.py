@@ -83,8 +83,8 @@ class KitHost:
         return self.host.names(kind)
 
     def registered(self, kind: str) -> list[str]:
-        """What the plugins under test registered of ``kind``."""
-        return [name for info in self.added for name in info.registered[kind]]
+        """What the plugins under test registered of ``kind`` (or ``commands``: their ganctl subcommands)."""
+        return [name for info in self.added for name in (info.commands if kind == "commands" else info.registered[kind])]
 
     def params(self, kind: str, name: str, params: dict[str, Any] | None = None) -> api.Params:
         """``params`` validated as a recipe's section would be (a ConfigError naming the key if not)."""
