@@ -491,7 +491,7 @@ def _bad_cli_cases(models: dict[str, Path], tmp_path: Path) -> list[tuple[list[s
     return [
         ([cond, "-n", "0", "--out", out], "-n must be at least 1, got 0."),
         ([cond, "--seed", "-2", "--out", out], "--seed must be 0 or more, got -2."),
-        ([cond, "--out", str(tmp_path / "o.jpg")], "must end in .png (a grid) or .npz (arrays)"),
+        ([cond, "--out", str(tmp_path / "o.jpg")], "must end in .png (a grid), .npz (arrays)"),
         ([cond, "--label", "3", "--out", out], "--label 3 is outside the classes of this model: use 0 to 2."),
         ([plain, "--label", "0", "--out", out], "--label is only for conditional models"),
         ([cond, "--backend", "jax", "--out", out], "--backend is for run directories"),

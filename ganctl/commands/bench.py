@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
 
 @guarded
 def bench(
-    sources: list[Path] = typer.Argument(..., metavar="MODEL.onnx|RUN_DIR ...", show_default=False,
+    sources: list[Path] = typer.Argument(..., metavar="MODEL.onnx|RUN_DIR", show_default=False,
                                          help="An ONNX export, timed on onnxruntime; or a run directory, timed on "
                                               "onnxruntime (its export) and on Keras (its newest checkpoint); or "
                                               "several ONNX files (e.g. float32 and quantised), side by side."),
