@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -19,6 +20,8 @@ from ganctl.testing.datasets import check_dataset
 from ganctl.testing.extractors import check_extractor
 from ganctl.testing.host import KitHost
 from ganctl.testing.metrics import check_metric
+
+ROOT = Path(__file__).resolve().parent.parent
 
 CHEAP_CHECKS = {"dataset": check_dataset, "metric": check_metric, "extractor": check_extractor}
 
@@ -102,11 +105,35 @@ def venv(tmp_path_factory) -> Path:
     return where
 
 
+EXAMPLES = {"model": "mlp-gan", "dataset": "squares", "metric": "mean-gap", "extractor": "pooled",
+            "exporter": "npz-weights", "command": "sample-info"}
+"""examples/: one distribution per kind, exactly what `ganctl plugins new NAME --kind KIND` writes."""
+
+
+def _files(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): p.read_text() for p in sorted(folder.rglob("*"))
+            if p.is_file() and "egg-info" not in str(p) and "__pycache__" not in str(p)}
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_each_example_is_what_the_scaffold_writes_today(runner, tmp_path, kind):
+    """So the examples never drift from the templates: regenerate them with
+    `ganctl plugins new NAME --kind KIND --dir examples` after changing a template."""
+    assert set(EXAMPLES) == set(KINDS)
+    name = EXAMPLES[kind]
+    written = scaffold(runner, tmp_path, name, kind)
+    assert _files(ROOT / "examples" / f"ganctl-{name}") == _files(written), (
+        f"examples/ganctl-{name} differs from what the scaffold writes: regenerate it")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_scaffolded_distribution_installs_passes_its_tests_and_is_listed(runner, tmp_path, venv, kind):
-    name = f"fresh-{kind}"
-    dist = scaffold(runner, tmp_path, name, kind)
+def test_each_example_installs_passes_its_tests_and_is_listed(runner, tmp_path, venv, kind):
+    """examples/ (the scaffold's output, checked above) installed offline into a throwaway environment:
+    its own tests pass and `ganctl plugins` lists it."""
+    name = EXAMPLES[kind]
+    dist = tmp_path / f"ganctl-{name}"
+    shutil.copytree(ROOT / "examples" / f"ganctl-{name}", dist)  # the install writes into it
     python = str(venv / "bin" / "python")
     env = {k: v for k, v in os.environ.items() if k not in ("GANCTL_LOAD_PLUGINS", "PYTHONPATH")}
     env["GANCTL_TEST_BACKENDS"] = env.get("KERAS_BACKEND", "jax")  # check_model on this run's backend
