@@ -54,7 +54,7 @@ def session(write):
     from ganctl.session.assemble import open_session
 
     host = load_plugins()
-    text = RECIPE + "metrics: [{plugin: fid, n: 16}]\n"
+    text = RECIPE + "metrics: [{plugin: fid, n: 16, features: pixels}]\n"
     return open_session(load_recipe(write("ema.yaml", text), host), host, backend()), host
 
 
@@ -116,7 +116,8 @@ def test_the_average_follows_its_formula_and_swapping_leaves_training_alone(sess
 
     monkeypatch.setattr(metrics, "evaluate", fake_evaluate)
     tracker = metrics.TrackMetrics(session, host, SimpleNamespace(log=lambda record: None),
-                                   SimpleNamespace(note=lambda text: None), None)
+                                   SimpleNamespace(note=lambda text: None), None,
+                                   lambda: pytest.fail("the recipe's metrics name their features"))
     tracker.evaluate(Progress(step=4, epoch=1), last=True)
     with engine.averaged():
         np.testing.assert_array_equal(seen[0][2], engine.generate(z[:4]))

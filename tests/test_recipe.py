@@ -94,12 +94,12 @@ def test_core_errors_name_line_key_and_fix(host, write, old, new, expected):
 @pytest.mark.parametrize(
     "section, expected",
     [
-        ("  plugin: digit", ":4:3: data.plugin: unknown dataset plugin 'digit'. Did you mean 'digits'? Installed dataset plugins: digits, idx, image-folder, npz."),
+        ("  plugin: digit", ":4:3: data.plugin: unknown dataset plugin 'digit'. Did you mean 'digits'? Installed dataset plugins: csv, digits, idx, image-folder, npz, parquet."),
         ("  plugin: digits\n  splt: train", ":5:3: data.splt: unknown key 'splt'. Did you mean 'split'? Valid keys here: split, limit."),
         ("  plugin: digits\n  split: tran", ":5:3: data.split: Input should be 'train', 'test' or 'all', got 'tran'. Did you mean 'train'?"),
         ("  plugin: digits\n  limit: 0", ":5:3: data.limit: Input should be greater than or equal to 1, got 0."),
         ("  plugin: idx\n  name: fashion-mnist\n  path: /x", ":3:1: data: give exactly one of `name`"),
-        ("  split: train", ":3:1: data.plugin: required key 'plugin' is missing; add it under 'data'. Installed dataset plugins: digits, idx"),
+        ("  split: train", ":3:1: data.plugin: required key 'plugin' is missing; add it under 'data'. Installed dataset plugins: csv, digits, idx"),
     ],
 )
 def test_plugin_params_are_validated_by_the_plugin_schema(host, write, section, expected):

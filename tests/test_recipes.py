@@ -52,8 +52,10 @@ def test_recipe_trains_a_few_steps(runner, recipe, tmp_path):
         short += ["--set", f"init.from={tmp_path / 'pre'}"]
     result = runner.invoke(app, ["train", str(recipe), "--out", str(tmp_path / "run"), "-q", *short])
     assert result.exit_code == 0, result.output
-    kind = json.loads((tmp_path / "run" / "run.json").read_text())["kind"]
-    assert (tmp_path / "run" / "samples" / "final.png").exists() == (kind == "generator")
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    kind, table = info["kind"], info["data_spec"].get("kind") == "table"
+    final = tmp_path / "run" / "samples" / ("final.csv" if table else "final.png")  # a table's samples are rows
+    assert final.exists() == (kind == "generator")
     exports = yaml.safe_load(recipe.read_text()).get("export") or []
     written = sorted(p.name for p in (tmp_path / "run" / "exports").glob(f"{kind}*")) if exports else []
     assert len(written) == len(exports), written
