@@ -27,6 +27,7 @@ from ganctl.engine import engine_for  # noqa: E402
 from ganctl.plugins import get_host  # noqa: E402
 from ganctl.recipe.schema import OptimizerConfig  # noqa: E402
 from ganctl.session.optimizers import make_optimizer  # noqa: E402
+from ganctl.testing.child import HostRandom  # noqa: E402  # the test kit's: host-drawn noise, the same on every backend
 
 CASES = (
     ("dcgan", {"latent_dim": 8, "filters": 16, "conditional": True}),
@@ -41,42 +42,6 @@ CASES = (
 )
 """(model, params) pairs: the losses, the input-gradient penalties, spectral normalisation,
 DiffAugment (fixed and adaptive p) and feature matching; then the moving average of the generator's weights (:func:`ema_update`)."""
-
-
-class HostRandom:
-    """Replaces keras.random's draws with NumPy ones that are the same on every backend."""
-
-    def __init__(self, keras: object) -> None:
-        self.keras, self.calls = keras, 0
-        self.saved = {name: getattr(keras.random, name) for name in ("uniform", "normal", "randint")}
-
-    def _rng(self, seed: object) -> np.random.Generator:
-        if seed is not None and hasattr(seed, "next"):
-            seed.next()  # advance the generator as the real draw would
-        self.calls += 1
-        return np.random.default_rng(self.calls)
-
-    def __enter__(self) -> HostRandom:
-        ops, random = self.keras.ops, self.keras.random
-
-        def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
-            values = self._rng(seed).uniform(minval, maxval, size=tuple(int(s) for s in shape))
-            return ops.convert_to_tensor(values.astype(np.float32), dtype=dtype or "float32")
-
-        def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
-            values = self._rng(seed).normal(mean, stddev, size=tuple(int(s) for s in shape))
-            return ops.convert_to_tensor(values.astype(np.float32), dtype=dtype or "float32")
-
-        def randint(shape, minval, maxval, dtype="int32", seed=None):
-            values = self._rng(seed).integers(minval, maxval, size=tuple(int(s) for s in shape))
-            return ops.convert_to_tensor(values, dtype=dtype)
-
-        random.uniform, random.normal, random.randint = uniform, normal, randint
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for name, function in self.saved.items():
-            setattr(self.keras.random, name, function)
 
 
 def fixed_weights(engine: object, state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
