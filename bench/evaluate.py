@@ -204,7 +204,8 @@ def evaluate_once(path: str, source: Path, features: dict[str, Any], host: Any, 
 def cli_once(onnx: Path, features: dict[str, Any], n: int, seed: int, cache: Path) -> dict[str, Any]:
     """``ganctl evaluate ONNX -m fid --features ... --n N --json`` as a new process, timed from launch to exit."""
     done = harness.run(harness.ganctl("evaluate", str(onnx), "-m", "fid", "--features", json.dumps(features),
-                                      "--n", str(n), "--seed", str(seed), "--json"), {"GANCTL_CACHE_DIR": str(cache)})
+                                      "--n", str(n), "--seed", str(seed), "--no-floor", "--json"),
+                       {"GANCTL_CACHE_DIR": str(cache)})  # the floor (on by default) would extract real features first
     [record] = json.loads(done.stdout)
     return {"seconds": done.seconds, "fid": record["values"]["fid"],
             "real_features_cached": record["protocol"]["real_features_cached"]}

@@ -101,17 +101,32 @@ def test_each_mode_writes_a_checked_quantised_export(runner, tmp_path, mode):
 
 
 @pytest.mark.slow
-def test_a_quantised_export_that_loses_too_much_fid_is_refused_and_nothing_is_written(runner, tmp_path):
+def test_a_quantised_export_that_loses_too_much_fid_is_refused_and_nothing_is_written(runner, tmp_path,
+                                                                                     monkeypatch):
+    from ganctl.evaluation import quantised
+
     run = quickstart_run(runner, tmp_path)
     assert runner.invoke(app, ["export", str(run), "--onnx", "--quantize", "int8-static", *N]).exit_code == 0
     path = run / "exports" / "generator-int8-static.onnx"
     before, info = digest(path), json.loads((run / "run.json").read_text())
-    fid = info["exports"]["onnx-int8-static"]["quality"]["metrics"]["fid"]
-    increase = fid["quantized"] - fid["float32"]
-    assert increase > 0, "int8 activations are expected to cost some FID on this generator"
+    assert set(info["exports"]["onnx-int8-static"]["quality"]["metrics"]) >= {"fid", "c2st"}
 
+    # Whether int8 raises or lowers FID on a generator is noise-sized, either sign; so the second
+    # export's check is made to see a quantisation that costs 5 in FID, through the real scores.
+    real = quantised.judge
+
+    def costly(*args, **kwargs):
+        score = real(*args, **kwargs)
+
+        def judged(draw):
+            found = score(draw)
+            return {**found, "fid": (found["fid"][0], found["fid"][0] + 5.0)}
+
+        return judged
+
+    monkeypatch.setattr(quantised, "judge", costly)
     result = runner.invoke(app, ["export", str(run), "--onnx", "--quantize", "int8-static", *N,
-                                 "--max-fid-increase", f"{increase / 2:.6g}"])
+                                 "--max-fid-increase", "1"])
     assert result.exit_code == 1
     assert "draws worse images" in result.output and "--max-fid-increase" in result.output
     assert "Nothing was written" in result.output and "Traceback" not in result.output

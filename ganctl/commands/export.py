@@ -29,7 +29,7 @@ def export(
                                 help="The generator's weights: ema (the moving average that train.ema keeps) or "
                                      "raw (as trained). [default: ema when the run keeps one, else raw]"),
     quantize: str = typer.Option(None, "--quantize", metavar="fp16|int8-dynamic|int8-static",
-                                 help="ONNX: write a quantised generator (RUN_DIR/exports/generator-<mode>.onnx), "
+                                 help="ONNX: write a quantised generator (RUN_DIR/exports/generator-MODE.onnx), "
                                       "checked for quality against the float32 one."),
     max_fid_increase: float = typer.Option(None, "--max-fid-increase", help="Quantised exports: refuse when FID "
                                            "rises by more than this over the float32 generator's [default: 1.0]."),
