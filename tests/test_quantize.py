@@ -16,17 +16,11 @@ import pytest
 from ganctl import api
 from ganctl.cli import app
 
+from .test_export import RECIPE as TINY  # a tiny run with an export: list
+
 MODES = ("fp16", "int8-dynamic", "int8-static")
 QUICKSTART = Path(__file__).resolve().parents[1] / "recipes" / "quickstart.yaml"
 FEW_STEPS = ["--set", "train.epochs=1", "--set", "train.steps_per_epoch=3"]
-TINY = """\
-name: tiny
-seed: 3
-data: {{plugin: digits, limit: 256}}
-model: {model}
-train: {{epochs: 1, batch_size: 32, steps_per_epoch: 2}}
-export: {export}
-"""
 N = ["--quality-n", "200"]
 
 _RUNS: dict[str, Path] = {}
