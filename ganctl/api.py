@@ -400,6 +400,9 @@ DATA_KINDS = ("image", "table")
 COLUMN_TYPES = ("numeric", "categorical", "boolean")
 """The types of a table's column (:attr:`Column.type`)."""
 
+SAMPLING_STREAM = 0xC7A5
+"""Seeds the draws of :meth:`TableDataset.sampled_batches` (with the run's seed, the epoch and the batch)."""
+
 MODE_CLIP = 0.99
 """How far a numeric value's offset within its mode may go (a fraction of 4 standard deviations)."""
 
@@ -436,6 +439,9 @@ class Column:
     """The encoding carries a missingness indicator: generated rows may hold missing values here."""
     imputation: str = ""
     """How missing values were filled for training (a strategy name; empty when none were)."""
+    frequencies: tuple[float, ...] = ()
+    """categorical, boolean: each category's share of the rows the encoding was fitted on, in the order
+    of ``categories`` (1.7); empty when the dataset does not say (a model then takes them as equal)."""
 
     def __post_init__(self) -> None:
         if self.type not in COLUMN_TYPES:
@@ -447,6 +453,8 @@ class Column:
                 raise ValueError(f"numeric column {self.name!r}: every std must be positive")
         elif len(self.categories) < 1 or (self.type == "boolean" and len(self.categories) != 2):
             raise ValueError(f"{self.type} column {self.name!r} needs its categories (a boolean: two)")
+        if self.frequencies and len(self.frequencies) != len(self.categories):
+            raise ValueError(f"column {self.name!r}: give one frequency per category, or none")
 
     @property
     def modes(self) -> int:
@@ -461,11 +469,13 @@ class Column:
                         low=self.low, high=self.high, integer=self.integer)
         else:
             data["categories"] = list(self.categories)
+            if self.frequencies:
+                data["frequencies"] = list(self.frequencies)
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Column:
-        tuples = {k: tuple(data[k]) for k in ("categories", "weights", "means", "stds") if k in data}
+        tuples = {k: tuple(data[k]) for k in ("categories", "weights", "means", "stds", "frequencies") if k in data}
         return cls(**{**dict(data), **tuples})
 
 
@@ -674,6 +684,53 @@ class TableDataset(Dataset):
     def take(self, indices: np.ndarray) -> Batch:
         return Batch(self._rows[indices], None if self._labels is None else self._labels[indices])
 
+    def condition_counts(self, blocks: Sequence[Segment]) -> np.ndarray:
+        """How many rows have each slot of ``blocks`` (one-hot segments of :meth:`TableSpec.segments`)
+        set, the blocks' slots laid end to end: int64 ``[sum of their sizes]`` (1.7)."""
+        rows = self.take(np.arange(len(self), dtype=np.int64)).images
+        return np.concatenate([(rows[:, s.start:s.stop] > 0.5).sum(axis=0) for s in blocks]).astype(np.int64)
+
+    def sampled_batches(self, blocks: Sequence[Segment], batch_size: int, *, seed: int, epoch: int = 0,
+                        start: int = 0) -> Iterator[Batch]:
+        """One epoch's batches by *training-by-sampling* (CTGAN, Xu et al. 2019), from batch ``start`` (1.7).
+
+        For each row of a batch a condition is drawn: one of ``blocks`` (one-hot segments of the row,
+        see :meth:`TableSpec.segments`) uniformly, then one of its slots with probability in proportion to
+        ``log(1 + count)``, ``count`` the rows that have it set; the row is drawn uniformly among those rows.
+        ``Batch.labels`` holds each row's condition: the index of its slot among the blocks' slots laid
+        end to end. Batch ``i`` of an epoch is drawn from ``(seed, epoch, i)`` alone, so the same
+        arguments give the same batches, and ``start`` skips batches without drawing them. An epoch has
+        :meth:`steps_per_epoch` batches, as with :meth:`Dataset.batches`; rows are drawn with replacement.
+        """
+        steps = self.steps_per_epoch(batch_size)
+        counts = self.condition_counts(blocks)
+        sizes = [s.size for s in blocks]
+        ends = np.cumsum(sizes)
+        weights = np.log1p(counts.astype(np.float64))
+        cumulative = []  # per block: the cumulative probabilities of its slots
+        for block, end in enumerate(ends):
+            w = weights[end - sizes[block]:end]
+            if w.sum() <= 0:
+                raise DataError(f"column {blocks[block].column!r}: no row has any value of its {blocks[block].role} "
+                                "block, so no row can be drawn for it.")
+            c = np.cumsum(w) / w.sum()
+            c[np.flatnonzero(w)[-1]:] = np.inf  # rounding never reaches a slot past the last one that has rows
+            cumulative.append(c)
+        rows = self.take(np.arange(len(self), dtype=np.int64)).images
+        slots = np.concatenate([np.arange(s.start, s.stop) for s in blocks])
+        members = [np.flatnonzero(rows[:, slot] > 0.5) for slot in slots]  # the rows of each condition
+        for step in range(start, steps):
+            rng = np.random.default_rng([seed, epoch, step, SAMPLING_STREAM])
+            block = rng.integers(len(blocks), size=batch_size)
+            u = rng.random(batch_size)
+            within = np.array([np.searchsorted(cumulative[b], x, side="right") for b, x in zip(block, u, strict=True)],
+                              np.int64)
+            condition = ends[block] - np.asarray(sizes)[block] + within
+            pick = rng.random(batch_size)
+            indices = np.array([members[c][int(p * len(members[c]))] for c, p in zip(condition, pick, strict=True)],
+                               np.int64)
+            yield Batch(self.take(indices).images, condition.astype(np.int64))
+
 
 # --------------------------------------------------------------------------------------------
 # Models
@@ -735,6 +792,24 @@ class Model(ABC):
         into the compiled step and return the same numbers every time.
         """
         return []
+
+    @property
+    def training_by_sampling(self) -> tuple[Segment, ...]:
+        """The one-hot blocks of a table's row this model trains by sampling over (1.7); empty (the
+        default): batches are the dataset's seeded permutation.
+
+        A table model in the CTGAN design returns the blocks it conditions on (its discrete columns'
+        :class:`Segment` s). ganctl then draws each epoch's batches with
+        :meth:`TableDataset.sampled_batches` over them, and the ``labels`` :meth:`loss` receives are each
+        row's condition (its slot's index among the blocks' slots laid end to end), not the label column.
+        """
+        return ()
+
+    def batch_size_problem(self, batch_size: int) -> str | None:
+        """Why this model cannot train on batches of ``batch_size`` examples, with the fix; None when
+        it can (1.7). ganctl asks before a run is made, and refuses the recipe with this reason (a
+        PacGAN critic that packs ``pac`` examples into one needs a multiple of ``pac``)."""
+        return None
 
     def begin_training(self, steps_per_epoch: int) -> None:  # noqa: B027 - most models need nothing
         """Called once before the first training step of a run, and again when it resumes (1.6).

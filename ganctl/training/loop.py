@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ganctl import interrupts
+from ganctl.api import TableDataset
 from ganctl.errors import ConfigError, GanctlError
 from ganctl.evaluation.default_features import Choice
 from ganctl.plugins import PluginHost
@@ -122,6 +123,10 @@ class Trainer:
                 f"{available} batches of {train.batch_size} per epoch: lower it, or leave it unset."
             )
         self.steps_per_epoch = train.steps_per_epoch or available
+        problem = self.model.batch_size_problem(train.batch_size)
+        if problem is not None:
+            raise ConfigError(f"{self.recipe.source}: train.batch_size is {train.batch_size}, but model "
+                              f"'{self.recipe.model.plugin}' cannot train on it: {problem}")
         self.generative = self.model.kind == "generator"
         self.progress = Progress()  # where the loop stands
         self.resumed_means = EpochMeans()  # the means of the epoch a resume starts inside
@@ -230,8 +235,7 @@ class Trainer:
         progress = start
         for epoch in range(progress.epoch, train.epochs):
             means = self.resumed_means if progress.step_in_epoch else EpochMeans()
-            batches = self.feed.epoch(self.dataset.batches(train.batch_size, seed=recipe.seed, epoch=epoch,
-                                                           start=progress.step_in_epoch),
+            batches = self.feed.epoch(self.batches(epoch, progress.step_in_epoch),
                                       progress.step, self.steps_per_epoch - progress.step_in_epoch)
             index = progress.step_in_epoch
             while index < self.steps_per_epoch:  # a chunk of train.steps_per_execution steps at a time
@@ -256,6 +260,20 @@ class Trainer:
             stop = callbacks.on_epoch_end(progress, values, last)
             if not last and self._safe_point(progress, None, stop):  # after the last: the run is complete
                 return
+
+    def batches(self, epoch: int, start: int) -> Iterator[Any]:
+        """Epoch ``epoch``'s batches from batch ``start``: the dataset's permutation of ``(seed, epoch)``, or,
+        for a table model that trains by sampling (``Model.training_by_sampling``), rows drawn for
+        conditions by ``TableDataset.sampled_batches`` (the batches' labels are the conditions)."""
+        seed, size = self.recipe.seed, self.recipe.train.batch_size
+        blocks = self.model.training_by_sampling
+        if not blocks:
+            return self.dataset.batches(size, seed=seed, epoch=epoch, start=start)
+        if not isinstance(self.dataset, TableDataset):
+            raise ConfigError(f"{self.recipe.source}: model '{self.recipe.model.plugin}' trains by sampling rows of "
+                              f"a table, which dataset '{self.recipe.data.plugin}' does not offer (it is not an "
+                              "api.TableDataset). Use the csv or parquet dataset.")
+        return self.dataset.sampled_batches(blocks, size, seed=seed, epoch=epoch, start=start)
 
     def step_inputs(self, step: int, batch: Any) -> tuple[np.ndarray, np.ndarray | None, list[np.ndarray]]:
         """What step ``step`` trains on: the batch's images and int32 labels, and the latents of

@@ -225,7 +225,9 @@ def encode_column(c: Prepared, fit: np.ndarray, params: Any, indicator: bool) ->
     common = {"missing_rate": c.missing_rate, "indicator": indicator, "imputation": c.strategy}
     if c.type != "numeric":
         categories = BOOLEAN if c.type == "boolean" else tuple(sorted(set(c.values.tolist())))
-        return api.Column(c.name, c.type, categories=categories, **common)
+        fitted = c.values[fit].tolist()
+        frequencies = tuple(fitted.count(category) / max(len(fitted), 1) for category in categories)
+        return api.Column(c.name, c.type, categories=categories, frequencies=frequencies, **common)
     x = c.values[fit]
     distinct = np.unique(x)
     low, high = float(c.values.min()), float(c.values.max())  # imputed values included: decoding keeps them

@@ -4,6 +4,8 @@
 * ``dcgan``: a deep convolutional GAN that sizes itself to the data (8x8, 28x28, 32x32, ...).
 * ``vae``: a variational autoencoder (beta-VAE, KL warm-up, conditional), conv or MLP networks.
 * ``tvae``: a variational autoencoder of table rows (the TVAE design; API 1.7 tables).
+* ``ctgan``: a GAN of table rows (the CTGAN design: conditional vector, training-by-sampling,
+  WGAN-GP critic with PacGAN).
 * ``classifier``: a small CNN that labels images; the ``classifier`` feature extractor runs it.
 
 The two GANs are two-player games (``generator`` and ``discriminator``) with a choice of adversarial
@@ -18,6 +20,7 @@ from __future__ import annotations
 from ganctl import api
 
 from .classifier import Classifier
+from .ctgan import CTGAN
 from .dcgan import DCGAN
 from .gan import GAN
 from .losses import LOSSES, LossName
@@ -26,7 +29,7 @@ from .vae import VAE
 
 GANCTL_API = "1.7"  # the ganctl.api version this plugin needs (docs/plugins.md)
 
-__all__ = ["Classifier", "DCGAN", "GAN", "LOSSES", "LossName", "TVAE", "VAE", "register_models"]
+__all__ = ["CTGAN", "Classifier", "DCGAN", "GAN", "LOSSES", "LossName", "TVAE", "VAE", "register_models"]
 
 
 @api.hookimpl
@@ -36,4 +39,5 @@ def register_models(register: api.Register) -> None:
     register("dcgan", DCGAN)
     register("vae", VAE)
     register("tvae", TVAE)
+    register("ctgan", CTGAN)
     register("classifier", Classifier)
