@@ -137,14 +137,19 @@ def test_every_logged_value_is_documented():
 
     table = TableSpec((Column("x", "numeric", weights=(1.0,), means=(0.0,), stds=(1.0,), indicator=True),
                        Column("c", "categorical", categories=("a", "b", "c"))), label="c")
-    rows = table.encode({"x": rng.standard_normal(4), "c": labels}, {"x": np.array([0, 1, 0, 0], bool)})
+    # Ten rows: a PacGAN critic (ctgan) packs ten rows into one input by default.
+    table_labels = np.arange(10, dtype="int32") % 3
+    rows = table.encode({"x": rng.standard_normal(10), "c": table_labels}, {"x": np.arange(10) % 4 == 1})
+    from ganctl.engine import engine_for
+
+    engine_for(backend.resolve()[0])  # api.input_gradient (ctgan's gradient penalty) needs the engine
     for name in host.names("models"):
         plugin = host.get("models", name)
         tables = "table" in getattr(plugin.factory, "data_kinds", ("image",))  # a model of tables (API 1.7)
         model = plugin.factory(plugin.params_model(), table if tables else spec)
         for player in model.players:
-            z = rng.standard_normal((4, max(getattr(model, "latent_dim", 0), 1))).astype("float32")
-            _, values = model.loss(player, rows if tables else images, labels, z)
+            z = rng.standard_normal((10 if tables else 4, max(getattr(model, "latent_dim", 0), 1))).astype("float32")
+            _, values = model.loss(player, rows if tables else images, table_labels if tables else labels, z)
             for key in values:
                 assert f"| `{player}/{key}` |" in doc, f"{name} logs {player}/{key}, undocumented in docs/training.md"
     for kind in ("epoch", "diversity", "validation", "eval"):
