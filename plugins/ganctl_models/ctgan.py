@@ -164,7 +164,10 @@ class CTGAN(api.GenerativeModel):
         for i, units in enumerate(params.discriminator_dim):
             x = keras.layers.Dense(units, name=f"d_dense_{i}")(x)
             x = keras.layers.LeakyReLU(LEAK, name=f"d_leaky_relu_{i}")(x)
-            x = keras.layers.Dropout(DROPOUT, name=f"d_dropout_{i}")(x)
+            # A seeded Dropout: unseeded, Keras's PyTorch backend draws its masks from torch's global
+            # generator, which no checkpoint holds (a resumed run would drop other units). Its seed comes
+            # from NumPy's generator, which ganctl seeds with the recipe's seed before building a model.
+            x = keras.layers.Dropout(DROPOUT, seed=int(np.random.randint(2**31 - 1)), name=f"d_dropout_{i}")(x)
         score = keras.layers.Dense(1, dtype="float32", name="d_score")(x)
         self._critic = keras.Model(packed, score, name="discriminator")
         lower, upper = condition_intervals(spec, self._blocks) if self._blocks else (np.zeros(0), np.zeros(0))
@@ -260,8 +263,9 @@ class CTGAN(api.GenerativeModel):
 
         if condition is None:
             return ops.zeros(())
+        logits = ops.convert_to_tensor(logits, dtype="float32")
         log_p = ops.concatenate([ops.log_softmax(logits[:, s.start:s.stop], axis=-1) for s in self._blocks], axis=-1)
-        return -ops.mean(ops.sum(condition * log_p, axis=-1))
+        return -ops.mean(ops.sum(ops.convert_to_tensor(condition, dtype="float32") * log_p, axis=-1))
 
     def _gradient_penalty(self, real: Any, fake: Any) -> Any:
         """WGAN-GP on packed inputs: ``weight * mean((|grad D(x)| - 1)^2)``, ``x = eps * real + (1 - eps) * fake``
