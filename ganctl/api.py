@@ -768,7 +768,11 @@ class GenerativeModel(Model):
     def generator(self) -> Any:
         """The network that makes images: a ``keras.Model`` taking ``z`` (and ``label``).
 
-        It returns ``[batch, H, W, C]`` images in ``[-1, 1]``; this is what gets exported.
+        It returns ``[batch, H, W, C]`` images in ``[-1, 1]``; this is what gets exported. A
+        model of a table's returns encoded rows ``[batch, spec.width]`` (offsets through ``tanh``,
+        each one-hot block a softmax), computed without randomness: ganctl draws each block when
+        decoding (1.7). :meth:`generate` must compute what this network computes, which the
+        export's parity check compares.
         """
 
     def generate(self, z: Any, labels: Any = None) -> Any:

@@ -18,7 +18,7 @@ def generate(
     source: Path = typer.Argument(..., metavar="MODEL.onnx|RUN_DIR", show_default=False,
                                   help="An ONNX export (ganctl export RUN_DIR --onnx), run with onnxruntime; "
                                        "or a run directory made by ganctl train, run with Keras."),
-    n: int = typer.Option(64, "-n", "--n", help="How many images."),
+    n: int = typer.Option(64, "-n", "--n", help="How many images (a model of a table: rows)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the latents: the same seed gives the same images."),
     label: str = typer.Option(None, "--label", metavar="CLASS",
                               help="Class to generate (conditional models): its index or its name; default: all "
