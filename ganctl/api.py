@@ -94,6 +94,7 @@ __all__ = [
     "OUTPUT_FEATURES",
     "OUTPUT_IMAGES",
     "OUTPUT_PROBABILITIES",
+    "OUTPUT_ROWS",
     "PATH_FORMAT",
     "Params",
     "PathField",
@@ -842,7 +843,11 @@ class GenerativeModel(Model):
     def generator(self) -> Any:
         """The network that makes images: a ``keras.Model`` taking ``z`` (and ``label``).
 
-        It returns ``[batch, H, W, C]`` images in ``[-1, 1]``; this is what gets exported.
+        It returns ``[batch, H, W, C]`` images in ``[-1, 1]``; this is what gets exported. A
+        model of a table's returns encoded rows ``[batch, spec.width]`` (offsets through ``tanh``,
+        each one-hot block a softmax), computed without randomness: ganctl draws each block when
+        decoding (1.7). :meth:`generate` must compute what this network computes, which the
+        export's parity check compares.
         """
 
     def generate(self, z: Any, labels: Any = None) -> Any:
@@ -938,6 +943,10 @@ INPUT_LABEL = "label"
 OUTPUT_IMAGES = "images"
 """Name of an exported generator's output: float32 ``[batch, H, W, C]`` in the value range."""
 
+OUTPUT_ROWS = "rows"
+"""Name of an exported table generator's output: float32 ``[batch, width]``, the encoded rows
+:meth:`TableSpec.decode` reads (1.7)."""
+
 INPUT_IMAGES = "images"
 """Name of an exported classifier's input: float32 ``[batch, H, W, C]`` in ``[-1, 1]`` (1.3)."""
 
@@ -966,10 +975,15 @@ class ExportSource:
     ``label`` to images) or ``"classifier"`` (``generator`` then holds the classifier's
     extractor network, which maps images to ``[probabilities, features]``). Exporters declare
     the kinds they can write in :attr:`Exporter.kinds`.
+
+    For a model of a table (1.7), ``spec`` is its :class:`TableSpec`, ``generator`` maps ``z``
+    to encoded rows ``[batch, spec.width]``, and ``metadata`` carries the spec (``ganctl.table``)
+    instead of the image keys; only exporters whose :attr:`Exporter.data_kinds` include
+    ``"table"`` receive one.
     """
 
     generator: Any
-    spec: DataSpec
+    spec: DataSpec | TableSpec
     latent_dim: int
     conditional: bool
     backend: str
@@ -1009,10 +1023,15 @@ class Exporter(ABC):
         quantizations: the lossy modes :meth:`quantize` can write (1.7), e.g. ``("fp16",)``;
             empty (the default) for an exporter that writes only what Keras computes. An exporter
             that declares some takes a ``quantize`` parameter naming one of them.
+        data_kinds: the kinds of data whose models it exports (1.7; default images only, as
+            :attr:`Model.data_kinds`): an exporter of ``"table"`` generators writes the rows
+            (:data:`OUTPUT_ROWS`) and carries what decoding them needs (``source.spec``, a
+            :class:`TableSpec`, in ``source.metadata``).
     """
 
     suffix: ClassVar[str] = ""
     kinds: ClassVar[tuple[str, ...]] = ("generator",)
+    data_kinds: ClassVar[tuple[str, ...]] = ("image",)
     default: ClassVar[bool] = False
     quantizations: ClassVar[tuple[str, ...]] = ()
 

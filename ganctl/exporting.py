@@ -11,6 +11,11 @@ Every export, whatever its format, goes through the same steps:
 
 A failed export leaves the destination (and any earlier export there) untouched.
 
+A model of a table (API 1.7) exports the same way, through exporters whose ``data_kinds``
+include ``"table"`` (ganctl's: ``onnx``): its generator's rows are checked against Keras, and
+its :class:`ganctl.api.TableSpec` travels in the metadata (``ganctl.table``, contract format 2),
+so that the file alone decodes into the table's columns (docs/export.md#models-of-tables).
+
 A quantised export (docs/export.md) is written and checked in float32 first, then quantised by
 the exporter and checked for quality instead: its images against Keras's, and the change in FID
 and C2ST (a ``judge`` from :mod:`ganctl.evaluation.quantised`); FID may rise by ``max_fid_increase``.
@@ -31,7 +36,7 @@ import numpy as np
 from ganctl import __version__, api
 from ganctl.errors import ConfigError, GanctlError, PluginError
 from ganctl.fsutil import replace_path, sha256, why_unwritable
-from ganctl.inference.contract import FORMAT
+from ganctl.inference.contract import FORMAT, TABLE_FORMAT
 from ganctl.plugins import PluginHost
 from ganctl.recipe.load import Section, validate_section
 from ganctl.runs.rundir import RunDir, export_path, recipe_hash
@@ -94,32 +99,33 @@ class Exported:
 
 
 def metadata(session: Session, step: int) -> dict[str, str]:
-    """The ``ganctl.*`` metadata every export carries (docs/export.md)."""
+    """The ``ganctl.*`` metadata every export carries (docs/export.md): for a model of a table,
+    its ``TableSpec`` (``ganctl.table``, as run.json's ``data_spec``) instead of the images' keys."""
     import json
 
     spec = session.spec
     labelled = session.model.conditional or session.model.kind == "classifier"
+    table = isinstance(spec, api.TableSpec)
+    data = {"ganctl.table": json.dumps(spec.to_dict())} if table else {
+        "ganctl.value_range": json.dumps([float(v) for v in spec.value_range]),
+        "ganctl.layout": spec.layout,
+        "ganctl.data_shape": json.dumps(list(spec.shape)),
+    }
     return {
-        "ganctl.format": FORMAT,
+        "ganctl.format": TABLE_FORMAT if table else FORMAT,
         "ganctl.version": __version__,
         "ganctl.kind": session.model.kind,
         "ganctl.model": session.recipe.model.plugin,
         "ganctl.latent_dim": str(session.model.latent_dim),
         "ganctl.num_classes": str(spec.num_classes if labelled else 0),
         "ganctl.class_names": json.dumps(list(spec.class_names) if labelled else []),
-        "ganctl.value_range": json.dumps([float(v) for v in spec.value_range]),
-        "ganctl.layout": spec.layout,
-        "ganctl.data_shape": json.dumps(list(spec.shape)),
+        **data,
         "ganctl.recipe_hash": recipe_hash(session.recipe.to_dict()),
         "ganctl.data": json.dumps(session.recipe.data.to_dict()),
         "ganctl.backend": session.backend,
         "ganctl.step": str(step),
         **({"ganctl.weights": session.engine.weights} if session.engine.weights else {}),
     }
-
-
-TABLE_EXPORT = ("models of tables cannot be exported yet (docs/tables.md): sample the run directory itself, "
-                "`ganctl generate RUN_DIR -n 1000 --out synthetic.csv`.")
 
 
 def export_source(session: Session, step: int) -> api.ExportSource:
@@ -156,8 +162,6 @@ def export(session: Session, run: RunDir, step: int, name: str, exporter: api.Ex
            max_fid_increase: float = DEFAULT_MAX_FID_INCREASE) -> Exported:
     """Export ``session``'s generator (weights of ``step``) with ``exporter``; see the module
     docstring. ``judge`` scores a quantised export (required when ``exporter`` quantises)."""
-    if session.spec.kind == "table":
-        raise ConfigError(TABLE_EXPORT)
     reason = unavailable(session, exporter) or cannot_quantize(session, name, exporter)
     if reason:
         raise ConfigError(f"the {name} exporter cannot run here: {reason}.")
@@ -254,6 +258,9 @@ def cannot_quantize(session: Session, name: str, exporter: api.Exporter) -> str 
     if mode not in exporter.quantizations:
         known = ", ".join(exporter.quantizations) or "none"
         return f"it does not write {mode!r} quantisations (it writes: {known})"
+    if session.spec.kind == "table":
+        return ("ganctl checks what quantisation costs in image quality (FID, C2ST), and this model makes a "
+                "table's rows, which have neither: export it in float32, without --quantize or quantize:")
     if session.model.kind != "generator":
         return (f"quantisation is for generators, and this model is a {session.model.kind}: ganctl checks what "
                 "quantisation costs in image quality, which a classifier does not draw. Export it without quantize")
@@ -300,6 +307,12 @@ def differences(session: Session, runner: api.Runner, source: api.ExportSource) 
 
 def unavailable(session: Session, exporter: api.Exporter) -> str | None:
     """Why ``exporter`` cannot export this session's model here; None when it can."""
+    data_kind = session.spec.kind
+    if data_kind not in exporter.data_kinds:
+        return (f"it exports models of {' and '.join(k + 's' for k in exporter.data_kinds)}, and this model's data "
+                f"is a {data_kind}. A model of a table exports to ONNX (ganctl export RUN --onnx, or export: "
+                "[onnx] in the recipe), whose file carries the table's columns and encodings, so that "
+                "`ganctl generate model.onnx --out synthetic.csv` decodes it")
     kind = session.model.kind
     if kind not in exporter.kinds:
         return (f"it exports {' and '.join(k + 's' for k in exporter.kinds)}, and this model is a {kind} "

@@ -154,7 +154,8 @@ def test_foreign_models_ganctl_cannot_drive_show_their_signature(models, kind, p
 
 
 @pytest.mark.parametrize("metadata, num_classes, expected", [
-    ({"ganctl.format": "2"}, 0, "ganctl ONNX format 2, which this ganctl does not read"),
+    ({"ganctl.format": "3"}, 0, "ganctl ONNX format 3, which this ganctl does not read (it reads formats 1 and 2)"),
+    ({"ganctl.format": "2"}, 0, "the ganctl metadata lacks ganctl.table"),  # format 2: a table's generator
     ({"ganctl.layout": "NCHW"}, 0, "NCHW layout; ganctl reads NHWC"),
     ({"ganctl.latent_dim": "7"}, 0, "its metadata says latent_dim 7, but it has no input z: float32 [batch, 7]"),
     ({"ganctl.num_classes": "3"}, 0, "it is conditional (3 classes), so it must take z and label: int64 [batch]"),

@@ -1,6 +1,6 @@
 """The ``tvae`` model plugin (plugins/ganctl_models/tvae.py, API 1.7 tables): the data-kind check,
 the TVAE loss, training and exact resume, ``ganctl generate RUN --out synthetic.csv``, and what a
-table run refuses (exports, image metrics, a resume on another column set)."""
+table run refuses (exporters of images, image metrics, a resume on another column set)."""
 
 from __future__ import annotations
 
@@ -149,7 +149,7 @@ def test_trains_resumes_exactly_and_generates_a_csv_of_the_original_columns(runn
     assert again.read_text() == out.read_text()
 
 
-def test_a_table_run_is_evaluated_with_table_metrics_and_refuses_exports_png_and_another_column_set(
+def test_a_table_run_is_evaluated_with_table_metrics_and_refuses_image_exports_png_and_another_column_set(
         runner, tmp_path):
     path = recipe(tmp_path, epochs=1)
     run = tmp_path / "run"
@@ -164,12 +164,12 @@ def test_a_table_run_is_evaluated_with_table_metrics_and_refuses_exports_png_and
     assert (protocol["n_real"], protocol["n_fake"], protocol["seed"]) == (24, 200, 1)  # the held-out split
     assert protocol["data"]["split"] == "test" and "real_rate/x" in found["missingness"]["values"]
     assert len((run / "evaluations.jsonl").read_text().splitlines()) == 3
-    for args, says in ((["export", str(run)], "cannot be exported yet"),
+    for args, says in ((["export", str(run), "--format", "keras"], "it exports models of images"),
                        (["evaluate", str(run), "-m", "fid"], "--metric fid compares images"),
                        (["evaluate", str(run), "--floor"], "--floor are for models of images"),
                        (["generate", str(run), "--out", str(tmp_path / "x.png")], "write its rows to a .csv file"),
-                       (["train", str(path), "--out", str(tmp_path / "m"), "--set", "export=[onnx]"],
-                        "export: models of tables cannot be exported yet")):
+                       (["train", str(path), "--out", str(tmp_path / "m"), "--set", "export=[keras]"],
+                        "export[0]: the keras exporter cannot run")):
         result = runner.invoke(app, args)
         assert result.exit_code == 2, (args, result.output)
         assert says in " ".join(result.stderr.split()), result.stderr

@@ -168,8 +168,8 @@ def _list(host, run_dir: Path | None, backend: str | None) -> None:
         component = host.get("exporters", name)
         _, exporter = make_exporter(host, name, source="--list")
         reason = exporter.unavailable(chosen)
-        writes = (f"file *{exporter.suffix}" if exporter.suffix else "folder") + \
-            f" ({', '.join(k + 's' for k in exporter.kinds)})" + \
+        kinds = [k + "s" for k in exporter.kinds] + (["generators of tables"] if "table" in exporter.data_kinds else [])
+        writes = (f"file *{exporter.suffix}" if exporter.suffix else "folder") + f" ({', '.join(kinds)})" + \
             (f"; --quantize {'|'.join(exporter.quantizations)}" if exporter.quantizations else "")
         table.add_row(name, writes, "yes" if reason is None else f"no: {reason}", component.description)
     stdout().print(table)

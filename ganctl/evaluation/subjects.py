@@ -82,6 +82,10 @@ def subject_from_onnx(path: Path, provider: str = "auto") -> Subject:
     from ganctl.inference.generator import Generator
 
     generator = Generator.open(path, provider=provider)
+    if generator.table is not None:
+        raise ConfigError(f"{path} is the generator of a table: ganctl evaluates models of tables from their run "
+                          "directory (ganctl evaluate RUN_DIR), with the metrics of tables. From this file alone, "
+                          f"ganctl generate {path} --out synthetic.csv writes its rows.")
     height, width, channels = generator.data_shape
     spec = api.DataSpec(height=height, width=width, channels=channels, num_classes=generator.num_classes,
                         class_names=tuple(generator.class_names) if len(generator.class_names) == generator.num_classes

@@ -3,9 +3,11 @@
 A ganctl export (docs/export.md) takes ``z: float32 [batch, latent_dim]``, plus ``label: int64
 [batch]`` for a conditional model, returns ``images: float32 [batch, H, W, C]`` (NHWC), and
 carries ``ganctl.*`` metadata (format, latent_dim, num_classes, class_names, value_range,
-data_shape, ...). A foreign model, without that metadata, is run when it has exactly one float
-input ``[batch, k]`` and one NHWC image output. :func:`read_model` checks a model's signature and
-metadata against this contract; :func:`model_path` finds the model a command was given.
+data_shape, ...). A generator of a table (format 2) returns ``rows: float32 [batch, width]``
+instead, and carries its :class:`ganctl.api.TableSpec` (``ganctl.table``), which decodes them.
+A foreign model, without that metadata, is run when it has exactly one float input ``[batch, k]``
+and one NHWC image output. :func:`read_model` checks a model's signature and metadata against
+this contract; :func:`model_path` finds the model a command was given.
 """
 
 from __future__ import annotations
@@ -23,12 +25,22 @@ from ganctl.errors import ConfigError
 from ganctl.runs.rundir import export_path, is_run_dir
 
 FORMAT = "1"
-"""The version of the contract: the ``ganctl.format`` metadata ganctl writes and reads."""
+"""The version of the contract: the ``ganctl.format`` metadata ganctl writes and reads. It names
+the oldest contract a reader must know: ``1`` for generators of images and classifiers."""
+
+TABLE_FORMAT = "2"
+"""Format 2 adds generators of tables (output ``rows``, metadata ``ganctl.table``, decoded as
+:mod:`ganctl.runs.tables` decodes): what such an export is written as, so that a ganctl that
+reads only format 1 refuses it by asking for an upgrade."""
+
+FORMATS = (FORMAT, TABLE_FORMAT)
+"""The formats this ganctl reads."""
 
 EXPECTED = (
     "ganctl expects a ganctl export (input z: float32 [batch, latent_dim], plus label: int64 [batch] "
-    "for conditional models; output images: float32 [batch, H, W, C], NHWC; ganctl.* metadata), or a "
-    "model with exactly one float input [batch, k] and one NHWC image output [batch, H, W, C]."
+    "for conditional models; output images: float32 [batch, H, W, C], NHWC, or for a model of a table "
+    "rows: float32 [batch, width]; ganctl.* metadata), or a model with exactly one float input [batch, k] "
+    "and one NHWC image output [batch, H, W, C]."
 )
 
 FLOATS = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64}
@@ -117,6 +129,8 @@ class ModelContract:
     label: TensorInfo | None
     output: TensorInfo
     foreign: bool  # True for a model without ganctl metadata
+    table: api.TableSpec | None = None
+    """A generator of a table: the spec that decodes its rows (``data_shape`` is then ``(width,)``)."""
 
 
 def read_model(path: Path, metadata: dict[str, str], inputs: Sequence[TensorInfo],
@@ -174,12 +188,13 @@ def _read_ganctl(path: Path, meta: dict[str, str], inputs: Sequence[TensorInfo],
         from ganctl.runs.trained import not_a_generator
 
         raise not_a_generator(path)
-    if meta["ganctl.format"] != FORMAT:
+    if meta["ganctl.format"] not in FORMATS:
         raise ConfigError(f"{path} is in ganctl ONNX format {meta['ganctl.format']}, which this ganctl does not "
-                          f"read (it reads format {FORMAT}); upgrade ganctl (written by ganctl "
+                          f"read (it reads formats {' and '.join(FORMATS)}); upgrade ganctl (written by ganctl "
                           f"{meta.get('ganctl.version', '?')}).")
+    table = read_table(path, meta) if meta["ganctl.format"] == TABLE_FORMAT or "ganctl.table" in meta else None
     layout = meta.get("ganctl.layout", "NHWC")
-    if layout != "NHWC":
+    if table is None and layout != "NHWC":
         raise ConfigError(f"{path} has images in {layout} layout; ganctl reads NHWC. Export the run again.")
     try:
         latent_dim = int(meta.get("ganctl.latent_dim", ""))
@@ -187,12 +202,13 @@ def _read_ganctl(path: Path, meta: dict[str, str], inputs: Sequence[TensorInfo],
         class_names = [str(c) for c in json_field(meta, "ganctl.class_names", path, [])]
         low, high = (float(v) for v in json_field(meta, "ganctl.value_range", path, [-1.0, 1.0]))
         value_range = (low, high)
-        data_shape = tuple(int(d) for d in json_field(meta, "ganctl.data_shape", path))
+        data_shape = (table.width,) if table else tuple(int(d) for d in json_field(meta, "ganctl.data_shape", path))
     except (TypeError, ValueError):
-        fields = ", ".join(f"{k}={v}" for k, v in meta.items() if k.startswith("ganctl."))
+        fields = ", ".join(f"{k}={v}" for k, v in meta.items() if k.startswith("ganctl.") and k != "ganctl.table")
         raise ConfigError(f"{path}: the ganctl metadata is malformed ({fields}); export the run again "
                           "(ganctl export RUN_DIR --onnx).") from None
-    if latent_dim < 1 or num_classes < 0 or len(data_shape) != 3 or min(data_shape) < 1 or not low < high:
+    if (latent_dim < 1 or num_classes < 0 or len(data_shape) != (1 if table else 3) or min(data_shape) < 1
+            or not low < high or (table is not None and num_classes != table.num_classes and num_classes)):
         raise ConfigError(f"{path}: the ganctl metadata is inconsistent (latent_dim {latent_dim}, "
                           f"num_classes {num_classes}, data_shape {list(data_shape)}, value_range "
                           f"{list(value_range)}); export the run again (ganctl export RUN_DIR --onnx).")
@@ -209,12 +225,34 @@ def _read_ganctl(path: Path, meta: dict[str, str], inputs: Sequence[TensorInfo],
         need = "z and label: int64 [batch]" if num_classes else "only z"
         raise fail(f"its metadata says it is {kind}, so it must take {need}")
     by_output = {o.name: o for o in outputs}
-    out = by_output.get(api.OUTPUT_IMAGES) or (outputs[0] if len(outputs) == 1 else None)
-    if out is None or len(out.shape) != 4:
-        raise fail("it has no images output [batch, H, W, C]")
+    name, what = (api.OUTPUT_ROWS, "rows [batch, width]") if table else (api.OUTPUT_IMAGES, "images [batch, H, W, C]")
+    out = by_output.get(name) or (outputs[0] if len(outputs) == 1 else None)
+    if out is None or len(out.shape) != len(data_shape) + 1:
+        raise fail(f"it has no {what} output")
     if any(isinstance(d, int) and d != want for d, want in zip(out.shape[1:], data_shape, strict=True)):
-        raise fail(f"its metadata says the images are {list(data_shape)} (H, W, C), but its output "
-                   f"is {out}")
+        raise fail(f"its metadata says the table's rows are {data_shape[0]} wide, but its output is {out}" if table
+                   else f"its metadata says the images are {list(data_shape)} (H, W, C), but its output is {out}")
     return ModelContract(latent_dim=latent_dim, num_classes=num_classes, class_names=class_names,
                          value_range=value_range, data_shape=data_shape, z=z, label=label, output=out,
-                         foreign=False)
+                         foreign=False, table=table)
+
+
+def read_table(path: Path, meta: dict[str, str]) -> api.TableSpec:
+    """The :class:`ganctl.api.TableSpec` in the ``ganctl.table`` metadata of a table's generator.
+
+    Raises:
+        ConfigError: the entry is missing, not JSON, or not a table spec (the file is damaged).
+    """
+    data = json_field(meta, "ganctl.table", path)
+    try:
+        spec = api.TableSpec.from_dict(data)
+        width = data.get("width", spec.width)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise ConfigError(f"{path}: the metadata ganctl.table does not describe a table ({type(exc).__name__}: "
+                          f"{exc}); the file is damaged or was edited. Export the run again "
+                          "(ganctl export RUN_DIR --onnx).") from None
+    if width != spec.width:
+        raise ConfigError(f"{path}: the metadata ganctl.table says its rows are {width} wide, but its columns "
+                          f"make rows {spec.width} wide; the file is damaged or was edited. Export the run again "
+                          "(ganctl export RUN_DIR --onnx).")
+    return spec

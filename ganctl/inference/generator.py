@@ -3,7 +3,9 @@
 ``Generator.open(path)`` loads a ``.onnx`` file written by ``ganctl export`` (or a run
 directory's ``exports/generator.onnx``), reads its ``ganctl.*`` metadata
 (``ganctl.inference.contract``) and samples it with the same latents and labels as the Keras path
-(``ganctl.sampling``), so a run directory and its export give the same images for the same seed.
+(``ganctl.sampling``), so a run directory and its export give the same images for the same seed. A generator of a
+table (``Generator.table``) gives encoded rows, which ``table.decode`` (or ``ganctl generate
+--out FILE.csv``) turns into the table's columns.
 The execution provider is chosen by ``ganctl.inference.providers``, the CPU threads by
 ``ganctl.inference.topology``.
 
@@ -51,7 +53,10 @@ class Generator:
         class_names: the class names (``[]`` when unknown).
         value_range: ``(low, high)`` of the pixel values (``(-1.0, 1.0)`` for ganctl models, and
             assumed for foreign ones).
-        data_shape: ``(H, W, C)`` of one image, or None when a foreign model leaves it open.
+        data_shape: ``(H, W, C)`` of one image, or None when a foreign model leaves it open; for
+            a generator of a table, ``(width,)`` of one encoded row.
+        table: for a generator of a table, the :class:`ganctl.api.TableSpec` that decodes its
+            rows (from its ``ganctl.table`` metadata); None for images.
         providers: the onnxruntime execution providers the session uses, best first.
         threads: the CPU threads onnxruntime uses within an operator.
         inputs, outputs: the model's signature, as :class:`TensorInfo`.
@@ -73,6 +78,7 @@ class Generator:
         self.class_names: list[str] = contract.class_names
         self.value_range = contract.value_range
         self.data_shape = contract.data_shape
+        self.table = contract.table
         z, label, self._output = contract.z, contract.label, contract.output
         self._z_dtype = FLOATS[z.type]
         # what every call needs, looked up once
@@ -172,8 +178,8 @@ class Generator:
             batch_size: images per onnxruntime call (the result does not depend on it).
 
         Returns:
-            ``(images, labels)``: float32 ``[n, H, W, C]`` in ``value_range``, and int64 ``[n]``
-            labels, or None for an unconditional model.
+            ``(images, labels)``: float32 ``[n, H, W, C]`` in ``value_range`` (a table's generator:
+            encoded rows ``[n, width]``), and int64 ``[n]`` labels, or None for an unconditional model.
         """
         for name, value, least in (("n", n, 1), ("seed", seed, 0), ("batch_size", batch_size, 1)):
             if isinstance(value, bool) or not isinstance(value, _WHOLE) or value < least:
@@ -193,7 +199,8 @@ class Generator:
 
     def run(self, z: Any, labels: Any = None) -> np.ndarray:
         """Images for your own latents: ``z`` float ``[n, latent_dim]``, and for a conditional model
-        ``labels`` integer ``[n]`` in ``[0, num_classes)``. Returns float32 ``[n, H, W, C]``.
+        ``labels`` integer ``[n]`` in ``[0, num_classes)``. Returns float32 ``[n, H, W, C]``
+        (a table's generator: ``[n, width]``).
 
         Raises:
             ConfigError: wrong shapes, types or label values; the message gives what is expected.
@@ -245,7 +252,8 @@ class Generator:
             (images,) = self._session.run(self._output_names, feed)
         except Exception as exc:  # onnxruntime raises a different type per cause
             raise GanctlError(f"onnxruntime failed to run {self.path}: {_ort_reason(exc)}") from None
-        if images.ndim != 4 or images.shape[0] != len(z):
+        if images.ndim != (2 if self.table else 4) or images.shape[0] != len(z):
+            expected = f"[{len(z)}, {self.table.width}]" if self.table else f"[{len(z)}, H, W, C]"
             raise GanctlError(f"{self.path} returned {self._output.name} of shape {list(images.shape)} for "
-                              f"{len(z)} latents; expected [{len(z)}, H, W, C].")
+                              f"{len(z)} latents; expected {expected}.")
         return images.astype(np.float32, copy=False)

@@ -26,13 +26,20 @@ def table_text(spec: TableSpec, rows: np.ndarray, seed: int) -> str:
     its probabilities by :func:`decode_rng` of ``seed``: a header of the column names, then one
     line per row; a missing value is an empty field, whole-number columns are written without a
     decimal point."""
-    columns = spec.decode(rows, decode_rng(seed))
+    header, cells = table_cells(spec, rows, seed)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([c.name for c in spec.columns])
-    cells = [[_cell(value, c.integer) for value in columns[c.name]] for c in spec.columns]
-    writer.writerows(zip(*cells, strict=True))
+    writer.writerow(header)
+    writer.writerows(cells)
     return out.getvalue()
+
+
+def table_cells(spec: TableSpec, rows: np.ndarray, seed: int) -> tuple[list[str], list[tuple[str, ...]]]:
+    """The column names, and each of ``rows`` decoded as :func:`table_text` writes it: one string per
+    column, empty where the value is missing."""
+    columns = spec.decode(rows, decode_rng(seed))
+    cells = [[_cell(value, c.integer) for value in columns[c.name]] for c in spec.columns]
+    return [c.name for c in spec.columns], list(zip(*cells, strict=True))
 
 
 def _cell(value: object, integer: bool) -> str:

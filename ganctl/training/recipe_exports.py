@@ -9,7 +9,6 @@ from collections.abc import Callable
 
 from ganctl.errors import ConfigError, GanctlError
 from ganctl.exporting import (
-    TABLE_EXPORT,
     Exported,
     Judge,
     cannot_quantize,
@@ -72,8 +71,6 @@ def float32_twin(session: Session, host: PluginHost) -> Session:
 
 def check_exporters(session: Session, host: PluginHost) -> None:
     """Fail before training when an exporter in the recipe's ``export:`` list cannot run here."""
-    if session.recipe.export and session.spec.kind == "table":
-        raise ConfigError(f"{session.recipe.source}: export: {TABLE_EXPORT} Remove export: from the recipe.")
     for index, section in enumerate(session.recipe.export):
         name, exporter = make_exporter(host, section, source=f"export[{index}]")
         reason = unavailable(session, exporter) or cannot_quantize(session, name, exporter)

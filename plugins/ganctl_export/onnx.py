@@ -10,6 +10,9 @@ may go to a side file. This exporter rewrites the result into one contract (docs
 * ``ganctl.*`` metadata properties; one self-contained file, checked with
   ``onnx.checker.check_model(full_check=True)``.
 
+A generator of a table (API 1.7) gets the same treatment with the output ``rows`` float32
+``[batch, width]`` (the encoded rows; its ``TableSpec`` is in the metadata, ``ganctl.table``).
+
 A classifier (``ganctl.kind`` ``classifier``) gets the same treatment with its own names: input
 ``images`` float32 ``[batch, H, W, C]``, outputs ``probabilities`` ``[batch, classes]`` and
 ``features`` ``[batch, D]``.
@@ -58,6 +61,7 @@ class OnnxExporter(api.Exporter):
 
     suffix = ".onnx"
     kinds = ("generator", "classifier")
+    data_kinds = ("image", "table")
     default = True  # written by ganctl export RUN_DIR when the recipe has no export:
     rewrites: tuple[str, ...] = REWRITES
     """The graph rewrites :meth:`export` applies (see :func:`optimise`); bench/inference.py leaves
@@ -120,12 +124,13 @@ class OnnxExporter(api.Exporter):
         options.log_severity_level = 3
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         names = {i.name for i in session.get_inputs()}
+        output = api.OUTPUT_ROWS if api.OUTPUT_ROWS in {o.name for o in session.get_outputs()} else api.OUTPUT_IMAGES
 
         def run(z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
             feed = {api.INPUT_Z: z.astype(np.float32)}
             if api.INPUT_LABEL in names:
                 feed[api.INPUT_LABEL] = np.asarray(labels).astype(np.int64)
-            return session.run([api.OUTPUT_IMAGES], feed)[0]
+            return session.run([output], feed)[0]
 
         def classify(images: np.ndarray, _: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
             probabilities, features = session.run([api.OUTPUT_PROBABILITIES, api.OUTPUT_FEATURES],
@@ -217,7 +222,7 @@ def _last_dim(value: Any) -> int:
 
 
 def _normalise_generator(graph: Any, source: api.ExportSource) -> None:
-    """A latent input (and a label input) and one output, the images."""
+    """A latent input (and a label input) and one output, the images (a table's generator: its rows)."""
     inputs = _graph_inputs(graph)
     expected = 2 if source.conditional else 1
     if len(inputs) != expected or len(graph.output) != 1:
@@ -232,11 +237,12 @@ def _normalise_generator(graph: Any, source: api.ExportSource) -> None:
         _label_as_int64(graph, label_input)
     output = graph.output[0]
     _check_float(output, "output")
-    _rename(graph, output.name, api.OUTPUT_IMAGES)
+    name = api.OUTPUT_ROWS if source.spec.kind == "table" else api.OUTPUT_IMAGES
+    _rename(graph, output.name, name)
 
     _set_shape(graph.input, api.INPUT_Z, ["batch", source.latent_dim])
     _set_shape(graph.input, api.INPUT_LABEL, ["batch"])
-    _set_shape(graph.output, api.OUTPUT_IMAGES, ["batch", *source.spec.shape])
+    _set_shape(graph.output, name, ["batch", *source.spec.shape])
 
 
 def optimise(model: Any, source: api.ExportSource, atol: float = 1e-5,
