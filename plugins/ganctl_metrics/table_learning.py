@@ -241,6 +241,7 @@ def _classification(kind: str, seed: int, x: np.ndarray, y: np.ndarray, x_test: 
 def nearest(a: np.ndarray, b: np.ndarray, chunk: int = 1024) -> np.ndarray:
     """The Euclidean distance from each row of ``a`` to its closest row of ``b``."""
     norms = (b * b).sum(axis=1)
+    chunk = max(1, min(chunk, 4_000_000 // max(len(b), 1)))  # at most 32 MB of distances at a time
     out = np.empty(len(a))
     for start in range(0, len(a), chunk):
         block = a[start : start + chunk]
