@@ -153,6 +153,7 @@ def test_bad_mar_settings_are_one_clear_error(runner, tmp_path, inject, says):
 # -- during training and from the CLI ------------------------------------------------------------
 
 
+@pytest.mark.slow  # two epochs and two evaluations (test_recipes trains diabetes-tvae with its metrics by default)
 def test_a_table_recipe_s_metrics_run_during_training_and_ganctl_evaluate_computes_each(runner, tmp_path):
     from tests.test_tvae import recipe
 

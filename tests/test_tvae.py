@@ -165,7 +165,11 @@ def test_a_table_run_is_evaluated_with_table_metrics_and_refuses_exports_png_and
     protocol = found["missingness"]["protocol"]
     assert (protocol["n_real"], protocol["n_fake"], protocol["seed"]) == (24, 200, 1)  # the held-out split
     assert protocol["data"]["split"] == "test" and "real_rate/x" in found["missingness"]["values"]
-    assert len((run / "evaluations.jsonl").read_text().splitlines()) == 6
+    result = runner.invoke(app, ["evaluate", str(run), "--json", "-m", "{plugin: ml-efficacy, target: colour}"])
+    assert result.exit_code == 0, result.output  # a table without a label: the target named
+    efficacy = json.loads(result.stdout)[0]
+    assert efficacy["protocol"]["n_train"] == 96 and "synthetic/f1" in efficacy["values"]
+    assert len((run / "evaluations.jsonl").read_text().splitlines()) == 7
     for args, says in ((["export", str(run)], "cannot be exported yet"),
                        (["evaluate", str(run), "-m", "fid"], "--metric fid compares images"),
                        (["evaluate", str(run), "--floor"], "--floor are for models of images"),
