@@ -1186,17 +1186,31 @@ class TableMetric(Metric):
     ``ganctl evaluate`` computes it on a run of a table model: ``n`` rows sampled from the model
     and decoded (each one-hot block drawn, as ``ganctl generate`` does) against the real rows of the
     run's data (its held-out split when it trained on ``split: train``), decoded with their
-    missing values. When the user names no metric, every installed table metric is computed.
+    missing values. When the user names no metric, every installed table metric that can run on
+    the run is computed (see :meth:`check`).
+
+    Class attributes:
+        needs_training_rows: ``compare`` also gets ``train=``, the rows the model trained on
+            (decoded the same way), beside the held-out ``real`` ones: machine-learning efficacy
+            trains on them, the distance to the closest record measures from them. ganctl then
+            requires a held-out split the model never saw (``split: train``).
     """
 
     data_kinds: ClassVar[tuple[str, ...]] = ("table",)
+    needs_training_rows: ClassVar[bool] = False
+
+    def check(self, spec: TableSpec) -> None:
+        """Raise :class:`ConfigError` when the metric cannot compare tables of ``spec`` (too few
+        columns of a type, a target column it does not have); called before any row is generated
+        and, for a recipe's ``metrics:``, before training. By default every table fits."""
 
     @abstractmethod
     def compare(self, real: Mapping[str, np.ndarray], fake: Mapping[str, np.ndarray], spec: TableSpec, *,
                 seed: int) -> dict[str, float]:
         """The metric's values (the first key is the headline) for two tables as
         :meth:`TableSpec.decode` gives them: numeric columns float64 with NaN where missing,
-        others object arrays of category strings with None where missing."""
+        others object arrays of category strings with None where missing. A metric with
+        ``needs_training_rows`` takes one more keyword, ``train``: the training rows, alike."""
 
     def compute(self, real: Features, fake: Features, *, fake_labels: np.ndarray | None,
                 seed: int) -> dict[str, float]:

@@ -157,13 +157,19 @@ def test_a_table_run_is_evaluated_with_table_metrics_and_refuses_image_exports_p
     result = runner.invoke(app, ["evaluate", str(run), "--json", "--n", "200", "--seed", "1"])
     assert result.exit_code == 0, result.output
     found = {r["metric"]: r for r in json.loads(result.stdout)}
-    assert list(found) == ["column-similarity", "correlation-difference", "missingness"]
+    assert list(found) == ["column-similarity", "correlation-difference", "missingness", "contingency-difference",
+                           "table-c2st", "dcr"]  # every metric of tables that can run on it
+    assert "ml-efficacy left out: ml-efficacy predicts a column, and the table has no label" in result.stderr
     similarity = found["column-similarity"]["values"]
     assert 0 <= similarity["column_similarity"] <= 1 and set(similarity) >= {f"column/{c}" for c in "x colour flag n".split()}
     protocol = found["missingness"]["protocol"]
     assert (protocol["n_real"], protocol["n_fake"], protocol["seed"]) == (24, 200, 1)  # the held-out split
     assert protocol["data"]["split"] == "test" and "real_rate/x" in found["missingness"]["values"]
-    assert len((run / "evaluations.jsonl").read_text().splitlines()) == 3
+    result = runner.invoke(app, ["evaluate", str(run), "--json", "-m", "{plugin: ml-efficacy, target: colour}"])
+    assert result.exit_code == 0, result.output  # a table without a label: the target named
+    efficacy = json.loads(result.stdout)[0]
+    assert efficacy["protocol"]["n_train"] == 96 and "synthetic/f1" in efficacy["values"]
+    assert len((run / "evaluations.jsonl").read_text().splitlines()) == 7
     for args, says in ((["export", str(run), "--format", "keras"], "it exports models of images"),
                        (["evaluate", str(run), "-m", "fid"], "--metric fid compares images"),
                        (["evaluate", str(run), "--floor"], "--floor are for models of images"),

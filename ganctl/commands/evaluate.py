@@ -19,7 +19,8 @@ def evaluate(
     source: Path = typer.Argument(..., metavar="RUN_DIR|MODEL.onnx", help="A run directory or an exported ONNX file.",
                                   show_default=False),
     metrics: list[str] = typer.Option([], "--metric", "-m", metavar="NAME", help="Metric plugin (repeatable) [default: the recipe's "
-                                      "metrics:, else fid, kid, prdc, c2st; a model of a table: every metric of tables]."),
+                                      "metrics:, else fid, kid, prdc, c2st; a model of a table: every metric of tables "
+                                      "that can run on it]."),
     n: int = typer.Option(None, "--n", "-n", help="Real and generated images each [default: the recipe's metrics: "
                           "n, else 2000, or all the real (and, with --floor, held-out) images when fewer]."),
     features: str = typer.Option(None, "--features", help="Feature extractor: a name, or a YAML mapping such as "
@@ -213,8 +214,19 @@ def _evaluate_table(source: Path, host, metrics: list[str], *, n: int | None, se
     if given:
         raise ConfigError(f"{source} models a table: {', '.join(given)} are for models of images (a table is compared "
                           "with its own data, column by column). Leave them out.")
-    results = evaluate_table(source, host, [_features(m) if m.strip().startswith("{") else m for m in metrics],
-                             n=n, seed=seed, backend=backend, weights=weights)
+    sections: list = [_features(m) if m.strip().startswith("{") else m for m in metrics]
+    if not sections:  # the recipe's metrics:, else every metric of tables that can run
+        from ganctl.recipe.load import load_recipe
+
+        sections = list(load_recipe(RunDir.open(source).recipe_path, host).metrics)
+        if n is None:
+            n = next((m.n for m in sections if m.n), None)
+    notes: list[str] = []
+    results = evaluate_table(source, host, sections, n=n, seed=seed, backend=backend, weights=weights, notes=notes)
+    from ganctl.console import warn
+
+    for line in notes:  # on stderr, so --json stays JSON
+        warn(line)
     run = RunDir(source)
     for result in results:
         run.log_evaluation(result.to_dict())

@@ -204,6 +204,10 @@ def _train(recipe_file: Path | None, resume: Path | None, set_: list[str], backe
         raise
     check_exporters(session, host)  # an export that cannot run should stop us before training, not after
     check_metrics(session, host)  # a metric that cannot run should stop us before training, not after
+    if session.spec.kind == "table":
+        from ganctl.evaluation.tables import check_table_metrics
+
+        check_table_metrics(session, host)
     quiet = quiet or not group.writer  # process 0 speaks for the group
     trainer = Trainer(session, reporter(quiet, recipe.train.log_every, stdout()), host)
     trainer.share = (group.index, group.count)

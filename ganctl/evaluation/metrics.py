@@ -125,16 +125,16 @@ def _prepare(subject: Subject, requests: Sequence[Request], host: PluginHost
 
 
 def check_metrics(session: Any, host: PluginHost) -> None:
-    """Fail before training when a metric of the recipe cannot run on this model and data."""
+    """Fail before training when a metric of the recipe cannot run on this model and data (a model
+    of images; a table's are checked by :func:`ganctl.evaluation.tables.check_table_metrics`)."""
     if session.recipe.metrics and session.model.kind != "generator":
         raise ConfigError(
             f"{session.recipe.source}: metrics: the {session.recipe.model.plugin} model is a {session.model.kind}, and "
             "metrics compare generated images with real ones. Remove metrics: (a classifier is scored on the held-out "
             "split after every epoch, and with ganctl evaluate RUN_DIR)."
         )
-    if session.recipe.metrics and session.spec.kind == "table":
-        raise ConfigError(f"{session.recipe.source}: metrics: the metrics compare images, and this dataset is a table "
-                          "(metrics for tables are not there yet, docs/tables.md). Remove metrics: from the recipe.")
+    if session.spec.kind == "table":  # metrics of tables: ganctl.evaluation.tables.check_table_metrics
+        return
     subject = subject_from_session(session, 0)
     for index, section in enumerate(session.recipe.metrics):
         where = f"{session.recipe.source}: metrics[{index}] ({section.plugin})"

@@ -151,7 +151,8 @@ class Trainer:
         around: list[Callback] = [ShowProgress(reporter, train.epochs, self.steps_per_epoch, train.batch_size)]
         if self.generative:
             around += [CollapseAlarm(session, run, reporter),
-                       TrackMetrics(session, self.host, run, reporter, self.checkpoints, self.default_features),
+                       TrackMetrics(session, self.host, run, reporter, self.checkpoints, self.default_features,
+                                    held_out=self.measures.held_out if self.measures is not None else None),
                        SampleGrids(session, run)]
             if self.measures is not None and self.measures.can.reconstructs:
                 around.append(Reconstructions(session, run, self.measures))

@@ -50,24 +50,67 @@ def check_declared(frame: Any, params: Any, source: str) -> None:
         named.append(("label", params.label))
     if params.inject_missing is not None:
         named += [("inject_missing.columns", n) for n in params.inject_missing.columns or ()]
+        if params.inject_missing.given is not None:
+            named.append(("inject_missing.given", params.inject_missing.given))
     for key, name in named:
         if name not in present:
             raise api.ConfigError(f"{where(source, key)}: the table has no column {name!r}; its columns are "
                                   f"{', '.join(map(str, present))}. Fix the name in data.{key}.")
 
 
-def inject(frame: Any, params: Any) -> Any:
-    """Values removed completely at random (MCAR): each cell of the chosen columns (all but the label
-    by default) with probability ``rate``, drawn from ``seed``."""
+def inject(frame: Any, params: Any, source: str = "the table") -> Any:
+    """Values removed at random, drawn from ``seed``, in the chosen columns (all but the label and
+    the given column by default). ``mcar``: each cell with probability ``rate``. ``mar``: a cell of
+    row i with probability ``sigmoid(a + strength * g_i)``, where ``g_i`` is the given column's value
+    in row i standardised (a categorical or boolean column: the index of its category in sorted
+    order, standardised; a hole in it: 0, the mean), and ``a`` is solved so that the mean
+    probability over the rows is ``rate``."""
     spec = params.inject_missing
     if spec is None:
         return frame
     frame = frame.copy()
-    columns = list(spec.columns or [c for c in frame.columns if c != params.label])
-    mask = np.random.default_rng(spec.seed).random((len(frame), len(columns))) < spec.rate
+    given = spec.given if spec.given is not None or spec.mechanism == "mcar" else params.label
+    if spec.mechanism == "mar" and given is None:
+        raise api.ConfigError(f"{where(source, 'inject_missing')}: mechanism mar removes values depending on another "
+                              "column, and none is given (and the table has no data.label): add given: COLUMN.")
+    columns = list(spec.columns or [c for c in frame.columns if c not in (params.label, given)])
+    if given is not None and given in columns:
+        raise api.ConfigError(f"{where(source, 'inject_missing.given')}: {given!r} is also a column to remove values "
+                              "from; the holes of mar depend on values that stay observed. Leave it out of "
+                              "inject_missing.columns, or give another column.")
+    draws = np.random.default_rng(spec.seed).random((len(frame), len(columns)))
+    if spec.mechanism == "mcar":
+        mask = draws < spec.rate
+    else:
+        chance = mar_chance(frame[given], spec.rate, spec.strength)
+        mask = draws < chance[:, None]
     for j, name in enumerate(columns):
         frame[name] = frame[name].astype(object).where(~mask[:, j], None)
     return frame
+
+
+def mar_chance(column: Any, rate: float, strength: float) -> np.ndarray:
+    """Each row's chance of a hole under ``mar`` given ``column`` (see :func:`inject`)."""
+    pd = __import__("pandas")
+    present = column.notna().to_numpy()
+    numbers = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+    if not np.isnan(numbers[present]).any() and column.dtype != bool:
+        score = numbers
+    else:  # categories in sorted order
+        text = column.astype(str).to_numpy()
+        order = {c: i for i, c in enumerate(sorted(set(text[present].tolist())))}
+        score = np.array([order[t] if p else np.nan for t, p in zip(text, present, strict=True)], np.float64)
+    known = score[present]
+    spread = known.std() if len(known) > 1 else 0.0
+    g = np.where(present, (score - (known.mean() if len(known) else 0.0)) / (spread or 1.0), 0.0)
+    low, high = -50.0, 50.0  # the intercept: the mean chance rises with it, so bisect
+    for _ in range(100):
+        middle = (low + high) / 2
+        if np.mean(1 / (1 + np.exp(-(middle + strength * g)))) < rate:
+            low = middle
+        else:
+            high = middle
+    return 1 / (1 + np.exp(-((low + high) / 2 + strength * g)))
 
 
 def _text(value: Any) -> str:
@@ -256,7 +299,7 @@ def encode_column(c: Prepared, fit: np.ndarray, params: Any, indicator: bool) ->
 def build(frame: Any, params: Any, source: str) -> tuple[np.ndarray, api.TableSpec, np.ndarray | None]:
     """Encoded rows of the requested split, the spec, and the label indices (None without a label)."""
     check_declared(frame, params, source)
-    frame = inject(frame, params)
+    frame = inject(frame, params, source)
     columns, _ = prepare(frame, params, source)
     label = next((c for c in columns if c.name == params.label), None)
     if label is not None and label.type == "numeric":

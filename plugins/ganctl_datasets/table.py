@@ -29,12 +29,29 @@ ColumnType = Literal["numeric", "categorical", "boolean"]
 
 
 class InjectMissing(api.Params):
-    """Values removed completely at random: ``inject_missing: {rate: 0.1, seed: 0}``."""
+    """Values removed at random: ``inject_missing: {rate: 0.1, seed: 0}`` completely at random (MCAR),
+    or ``{rate: 0.1, mechanism: mar, given: age}`` at random given another column (MAR)."""
 
-    rate: float = api.Field(..., gt=0, lt=1, description="The probability that each value is removed.")
+    rate: float = api.Field(..., gt=0, lt=1, description="The probability that each value is removed (with mar: "
+                                                         "on average over the rows).")
     seed: int = api.Field(0, ge=0, description="Seed of which values are removed.")
     columns: tuple[str, ...] | None = api.Field(None, description="The columns to remove values from (null: all but "
-                                                                  "the label).")
+                                                                  "the label and the given column).")
+    mechanism: Literal["mcar", "mar"] = api.Field(
+        "mcar", description="mcar: every value alike; mar: a value's chance of being removed rises with the given "
+                            "column's value in its row (logistic in its standardised value; categories by their "
+                            "sorted order).")
+    given: str | None = api.Field(None, description="mar: the observed column the holes depend on (null: the label); "
+                                                    "it keeps all its values.")
+    strength: float = api.Field(2.0, gt=0, le=10, description="mar: the logistic slope per standard deviation of the "
+                                                              "given column (larger: holes gather more at high values).")
+
+    @api.model_validator(mode="after")
+    def _mar_keys(self) -> InjectMissing:
+        if self.mechanism == "mcar" and self.given is not None:
+            raise ValueError("given is for mechanism: mar (holes that depend on another column); add mechanism: mar, "
+                             "or leave given out")
+        return self
 
 
 class TableParams(api.Params):
@@ -63,8 +80,9 @@ class TableParams(api.Params):
                                                             "column (mode-specific normalisation).")
     max_categories: int = api.Field(1000, ge=2, description="Refuse a categorical column with more distinct values.")
     inject_missing: InjectMissing | None = api.Field(
-        None, description="Remove values completely at random first, e.g. {rate: 0.1, seed: 0} (to study "
-                          "imputation on a complete table).")
+        None, description="Remove values at random first, e.g. {rate: 0.1, seed: 0} (completely at random) or "
+                          "{rate: 0.1, mechanism: mar, given: age} (at random given another column), to study "
+                          "imputation on a complete table.")
     split: Literal["train", "test", "all"] = api.Field(
         "all", description="Which rows: all, or a fixed shuffle's training part or held-out part (test_fraction).")
     test_fraction: float = api.Field(0.2, gt=0, lt=1, description="The held-out part's share of the rows.")

@@ -7,7 +7,8 @@ of a conditional generator.
 
 The plugins (``metrics``) register them for recipes and ``ganctl evaluate``: ``fid``, ``kid``,
 ``prdc``, ``inception-score``, ``class-accuracy`` and ``c2st``; for tables (API 1.7, ``tables``):
-``column-similarity``, ``correlation-difference`` and ``missingness``.
+``column-similarity``, ``correlation-difference``, ``missingness`` and ``contingency-difference``;
+learning from rows (``table_learning``): ``table-c2st``, ``ml-efficacy`` and ``dcr``.
 
 Importing this package is cheap: only NumPy is imported; SciPy and scikit-learn are imported
 by the functions that use them.
@@ -28,7 +29,8 @@ from .stats import (
     kid,
     prdc,
 )
-from .tables import ColumnSimilarity, CorrelationDifference, Missingness
+from .table_learning import DCR, MLEfficacy, TableC2ST
+from .tables import ColumnSimilarity, ContingencyDifference, CorrelationDifference, Missingness
 
 GANCTL_API = "1.7"  # the ganctl.api version this plugin needs (docs/plugins.md)
 
@@ -39,9 +41,13 @@ __all__ = [
     "PRDC",
     "ClassAccuracy",
     "ColumnSimilarity",
+    "ContingencyDifference",
     "CorrelationDifference",
+    "DCR",
     "InceptionScore",
+    "MLEfficacy",
     "Missingness",
+    "TableC2ST",
     "c2st",
     "class_accuracy",
     "feature_statistics",
@@ -66,3 +72,7 @@ def register_metrics(register: api.Register) -> None:
     register("column-similarity", ColumnSimilarity)
     register("correlation-difference", CorrelationDifference)
     register("missingness", Missingness)
+    register("contingency-difference", ContingencyDifference)
+    register("table-c2st", TableC2ST)
+    register("ml-efficacy", MLEfficacy)
+    register("dcr", DCR)

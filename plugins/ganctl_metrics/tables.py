@@ -8,6 +8,10 @@
   pair of numeric columns (each pair over the rows where both are present; 0: alike).
 * ``missingness``: the mean absolute difference of the columns' missing rates, and of the
   correlations between their missingness indicators (the pattern: which holes come together).
+* ``contingency-difference``: per pair of columns, the total variation distance between the real
+  and the generated joint distributions (contingency tables, with "missing" a value of its own);
+  numeric columns take part binned at the real table's quantiles (``numeric_bins``, 0: categorical
+  and boolean columns only). The headline is the mean over pairs; the worst pair is named.
 
 Computed here with NumPy (a few lines each, no dependency on a table-metrics library, so the
 protocol is exactly what this file says).
@@ -41,9 +45,10 @@ def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
 
 def total_variation(a: np.ndarray, b: np.ndarray) -> float:
     """Half the L1 distance between two columns' category frequencies."""
-    categories = sorted(set(a.tolist()) | set(b.tolist()))
-    p = np.array([np.mean(a == c) for c in categories])
-    q = np.array([np.mean(b == c) for c in categories])
+    _, index = np.unique(np.concatenate([a, b]).astype(str), return_inverse=True)
+    index = index.reshape(-1)
+    p = np.bincount(index[: len(a)], minlength=index.max() + 1) / len(a)
+    q = np.bincount(index[len(a) :], minlength=index.max() + 1) / len(b)
     return float(0.5 * np.abs(p - q).sum())
 
 
@@ -125,4 +130,58 @@ class Missingness(api.TableMetric):
         for i in varied:
             values[f"real_rate/{names[i]}"] = float(rates[0][i])
             values[f"fake_rate/{names[i]}"] = float(rates[1][i])
+        return values
+
+
+def _cells(values: np.ndarray, column: api.Column, edges: np.ndarray | None) -> np.ndarray:
+    """A column's values as cell labels of a contingency table: the category (or, for a number,
+    the index of its bin between ``edges``), and "missing" for a hole."""
+    holes = missing(values)
+    if column.type == "numeric":
+        bins = np.searchsorted(edges, np.where(holes, 0.0, values.astype(np.float64)), side="right")
+        return np.where(holes, "missing", bins.astype(str)).astype(object)
+    return np.where(holes, "missing", values.astype(object)).astype(object)
+
+
+class ContingencyDifference(api.TableMetric):
+    """Pairwise contingency tables: total variation between the real and generated joint distributions."""
+
+    class Params(api.Params):
+        numeric_bins: int = api.Field(5, ge=0, le=50, description="Numeric columns take part binned at this many "
+                                      "quantiles of the real table (0: categorical and boolean columns only).")
+
+    def _names(self, spec: api.TableSpec) -> list[str]:
+        return [c.name for c in spec.columns if c.type != "numeric" or self.params.numeric_bins]
+
+    def check(self, spec: api.TableSpec) -> None:
+        if len(self._names(spec)) < 2:
+            raise api.ConfigError("contingency-difference compares pairs of categorical or boolean columns (numeric "
+                                  "ones too, binned, unless numeric_bins is 0), and the table has fewer than two: "
+                                  "leave it out, or set numeric_bins above 0.")
+
+    def compare(self, real: Mapping[str, np.ndarray], fake: Mapping[str, np.ndarray], spec: api.TableSpec, *,
+                seed: int) -> dict[str, float]:
+        self.check(spec)
+        names = self._names(spec)
+        cells: list[dict[str, np.ndarray]] = [{}, {}]
+        for name in names:
+            column, edges = spec.column(name), None
+            if column.type == "numeric":
+                present = real[name][~missing(real[name])].astype(np.float64)
+                quantiles = np.linspace(0, 1, self.params.numeric_bins + 1)[1:-1]
+                edges = np.unique(np.quantile(present, quantiles)) if len(present) else np.zeros(0)
+            for table, out in zip((real, fake), cells, strict=True):
+                out[name] = _cells(table[name], column, edges)
+        differences: dict[tuple[str, str], float] = {}
+        for a, b in combinations(names, 2):
+            joint = [np.char.add(np.char.add(t[a].astype(str), "\x1f"), t[b].astype(str)) for t in cells]
+            differences[(a, b)] = total_variation(joint[0], joint[1])
+        worst = max(differences, key=lambda pair: differences[pair])
+        values = {"contingency_difference": float(np.mean(list(differences.values()))),
+                  "worst_pair_difference": differences[worst], f"worst_pair/{worst[0]}~{worst[1]}": differences[worst]}
+        categorical = [v for (a, b), v in differences.items()
+                       if spec.column(a).type != "numeric" and spec.column(b).type != "numeric"]
+        if categorical and len(categorical) < len(differences):
+            values["categorical_pairs_difference"] = float(np.mean(categorical))
+        values["pairs"] = float(len(differences))
         return values
