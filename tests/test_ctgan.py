@@ -82,7 +82,7 @@ def test_the_sampler_draws_columns_uniformly_categories_by_log_frequency_and_row
     np.testing.assert_allclose(share[3:] / share[3:].sum(), [0.5, 0.5], atol=0.03)
     # Deterministic from (seed, epoch, batch); start skips batches; another epoch, other batches.
     again = list(dataset.sampled_batches(blocks, 100, seed=5, epoch=0))
-    assert all(np.array_equal(a.images, b.images) and np.array_equal(a.labels, b.labels) for a, b in zip(batches, again))
+    assert all(np.array_equal(a.images, b.images) and np.array_equal(a.labels, b.labels) for a, b in zip(batches, again, strict=True))
     later = list(dataset.sampled_batches(blocks, 100, seed=5, epoch=0, start=2))
     assert len(later) == 1 and np.array_equal(later[0].labels, batches[2].labels)
     assert not np.array_equal(next(dataset.sampled_batches(blocks, 100, seed=5, epoch=1)).labels, batches[0].labels)

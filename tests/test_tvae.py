@@ -66,7 +66,7 @@ def test_an_image_model_on_a_table_and_a_table_model_on_images_are_one_clear_err
     for name, changed, says in (
             ("vae", text.replace("{plugin: tvae, latent_dim: 4, compress: [16], decompress: [16]}",
                                  "{plugin: vae, architecture: mlp}"),
-             ["model 'vae' takes images, but dataset 'csv' gives tables", "model.plugin (tvae)"]),
+             ["model 'vae' takes images, but dataset 'csv' gives tables", "model.plugin (ctgan, tvae)"]),
             ("digits", text.replace(f"{{plugin: csv, path: {tmp_path / 't.csv'}, split: train}}", "{plugin: digits}"),
              ["model 'tvae' takes tables, but dataset 'digits' gives images", "data.plugin"])):
         path = tmp_path / f"{name}.yaml"
