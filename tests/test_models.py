@@ -69,8 +69,9 @@ def test_hook_registers_the_models():
     registered = {}
     ganctl_models.register_models(lambda name, factory: registered.setdefault(name, factory))
     assert registered == {"gan": GAN, "dcgan": DCGAN, "vae": ganctl_models.VAE, "classifier": ganctl_models.Classifier,
-                          "tvae": ganctl_models.TVAE}
-    players = {"classifier": ("classifier",), "vae": ("vae",), "tvae": ("tvae",)}
+                          "tvae": ganctl_models.TVAE, "ctgan": ganctl_models.CTGAN}
+    players = {"classifier": ("classifier",), "vae": ("vae",), "tvae": ("tvae",),
+               "ctgan": ("discriminator", "generator")}
     for name, factory in registered.items():
         # players are a class attribute
         assert factory.players == players.get(name, ("generator", "discriminator"))

@@ -230,7 +230,7 @@ class Trainer:
         raise Interrupted(signum, self.run, f"stopped at step {progress.step} and saved a checkpoint")
 
     def _loop(self, start: Progress, callbacks: CallbackList) -> None:
-        recipe, train = self.recipe, self.recipe.train
+        train = self.recipe.train
         self.engine.begin_training(self.steps_per_epoch)  # a new run's or a resume's first step is next
         schedule = self.model.schedule()
         progress = start
