@@ -325,8 +325,12 @@ def _called_network(session: Session) -> Any:
     if session.model.kind == "classifier":
         session.engine.classify(np.zeros((2, *session.spec.shape), np.float32))
         return session.model.extractor  # type: ignore[attr-defined]
-    session.engine.generate(*inputs(0, 2, session.model.latent_dim,
-                                    session.spec.num_classes if session.model.conditional else 0))
+    made = session.engine.generate(*inputs(0, 2, session.model.latent_dim,
+                                           session.spec.num_classes if session.model.conditional else 0))
+    if isinstance(session.spec, api.TableSpec) and made.shape != (2, session.spec.width):
+        raise GanctlError(f"the {session.recipe.model.plugin} model's generator returns {list(made.shape)} for 2 "
+                          f"latents; a model of a table's returns its encoded rows, [2, {session.spec.width}] here "
+                          "(docs/plugins.md#tables-api-17). This is a bug in the model plugin.")
     return session.model.generator  # type: ignore[attr-defined]
 
 
