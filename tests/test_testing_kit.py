@@ -92,9 +92,6 @@ def test_the_builtin_classifier_passes_check_model_on_jax_and_tensorflow(tmp_pat
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(raises=CheckFailed, strict=True, reason=(
-    "found by check_model: the classifier's Dropout layers have no seed, so on PyTorch Keras draws their masks "
-    "from torch's global generator, which no checkpoint holds, and a resumed run departs from a straight one"))
 def test_the_builtin_classifier_resumes_exactly_on_torch(tmp_path):
     if "torch" not in installed_backends():
         pytest.skip("PyTorch is not installed")

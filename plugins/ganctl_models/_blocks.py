@@ -28,6 +28,17 @@ def check_conditional(model: str, params: Any, spec: api.DataSpec) -> None:
         )
 
 
+def dropout(rate: float, name: str) -> keras.layers.Layer:
+    """A seeded ``Dropout``. Unseeded, Keras's PyTorch backend draws the masks from torch's global
+    generator, which no checkpoint holds, so a resumed run would drop other units than a straight
+    one. The seed comes from NumPy's global generator, which ganctl seeds with the recipe's seed
+    before it builds a model: the same recipe gives the same masks on every backend's resume."""
+    import keras
+    import numpy as np
+
+    return keras.layers.Dropout(rate, seed=int(np.random.randint(2**31 - 1)), name=name)
+
+
 def kernel_regularizer(params: Any) -> Any:
     """The kernel regulariser for ``l1``/``l2``, or None when both are 0."""
     if params.l1 == 0 and params.l2 == 0:

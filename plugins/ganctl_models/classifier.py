@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from ganctl import api
 
+from ._blocks import dropout
+
 if TYPE_CHECKING:
     import keras
 
@@ -91,7 +93,7 @@ class Classifier(api.ClassifierModel):
         x = keras.layers.Flatten(name="c_flatten")(x)
         x = keras.layers.Dense(p.features, kernel_regularizer=reg, name="c_features_dense")(x)
         features = keras.layers.ReLU(dtype="float32", name="c_features")(x)
-        x = keras.layers.Dropout(p.dropout, name="c_dropout")(features) if p.dropout > 0 else features
+        x = dropout(p.dropout, "c_dropout")(features) if p.dropout > 0 else features
         logits = keras.layers.Dense(spec.num_classes, kernel_regularizer=reg, dtype="float32", name="c_logits")(x)
         probabilities = keras.layers.Softmax(dtype="float32", name="c_probabilities")(logits)
         network = keras.Model(images, [logits, features], name="classifier")

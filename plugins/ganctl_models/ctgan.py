@@ -39,12 +39,13 @@ import numpy as np
 
 from ganctl import api
 
+from ._blocks import LEAK, dropout
+
 if TYPE_CHECKING:
     import keras
 
 _Width = Annotated[int, api.Field(ge=1, le=8192)]
 
-LEAK = 0.2
 DROPOUT = 0.5
 GUMBEL_EPS = 1e-6
 """Uniform draws of the Gumbel noise stay within [eps, 1 - eps] (the noise within about ±14)."""
@@ -164,10 +165,7 @@ class CTGAN(api.GenerativeModel):
         for i, units in enumerate(params.discriminator_dim):
             x = keras.layers.Dense(units, name=f"d_dense_{i}")(x)
             x = keras.layers.LeakyReLU(LEAK, name=f"d_leaky_relu_{i}")(x)
-            # A seeded Dropout: unseeded, Keras's PyTorch backend draws its masks from torch's global
-            # generator, which no checkpoint holds (a resumed run would drop other units). Its seed comes
-            # from NumPy's generator, which ganctl seeds with the recipe's seed before building a model.
-            x = keras.layers.Dropout(DROPOUT, seed=int(np.random.randint(2**31 - 1)), name=f"d_dropout_{i}")(x)
+            x = dropout(DROPOUT, f"d_dropout_{i}")(x)  # seeded: exact resume on PyTorch
         score = keras.layers.Dense(1, dtype="float32", name="d_score")(x)
         self._critic = keras.Model(packed, score, name="discriminator")
         lower, upper = condition_intervals(spec, self._blocks) if self._blocks else (np.zeros(0), np.zeros(0))

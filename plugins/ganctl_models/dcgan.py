@@ -14,6 +14,7 @@ from ganctl import api
 
 from ._blocks import (
     LEAK,
+    dropout,
     embed_label,
     image_input,
     kernel_regularizer,
@@ -164,7 +165,7 @@ class DCGAN(AdversarialModel):
             x = spectral(conv, p.spectral_norm)(x)
             x = keras.layers.LeakyReLU(LEAK, name=f"d_down_{step}_leaky_relu")(x)
             if p.dropout > 0:
-                x = keras.layers.Dropout(p.dropout, name=f"d_down_{step}_dropout")(x)
+                x = dropout(p.dropout, f"d_down_{step}_dropout")(x)
         x = keras.layers.Flatten(data_format="channels_last", name="d_flatten")(x)
         logit = keras.layers.Dense(1, kernel_regularizer=reg, dtype="float32", name="d_logit")
         logits = spectral(logit, p.spectral_norm)(x)

@@ -12,6 +12,7 @@ from ganctl import api
 
 from ._blocks import (
     LEAK,
+    dropout,
     embed_label,
     image_input,
     kernel_regularizer,
@@ -77,7 +78,7 @@ class GAN(AdversarialModel):
             x = spectral(keras.layers.Dense(width, kernel_regularizer=reg, name=f"d_dense_{i}"), p.spectral_norm)(x)
             x = keras.layers.LeakyReLU(LEAK, name=f"d_leaky_relu_{i}")(x)
             if p.dropout > 0:
-                x = keras.layers.Dropout(p.dropout, name=f"d_dropout_{i}")(x)
+                x = dropout(p.dropout, f"d_dropout_{i}")(x)
         logit = keras.layers.Dense(1, kernel_regularizer=reg, dtype="float32", name="d_logit")
         logits = spectral(logit, p.spectral_norm)(x)
         if label is not None and p.conditioning == "projection":
