@@ -128,7 +128,10 @@ class Record:
     seed: int
     fit_s: float
     fit_cpu_s: float
-    sample_s: float
+    sample_s: float | None
+    """Sampling ``rows`` in a process that holds the model (None: not measured)."""
+    fresh_sample_s: float
+    """Sampling ``rows`` into a CSV file from the saved model, as a new process (start-up included)."""
     rows: int
     metrics: dict[str, float | None] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
@@ -175,7 +178,7 @@ def run_ganctl(model: str, table: str, seed: int, args: argparse.Namespace, fold
     info = json.loads((run / "run.json").read_text())
     notes = {"recipe": str(recipe.relative_to(harness.ROOT)), "backend": info.get("backend"),
              "steps": info.get("step"), "timed": "commands, start-up included"}
-    return Record(table, f"ganctl-{model}", seed, trained.seconds, fit_cpu, sampled.seconds, args.rows,
+    return Record(table, f"ganctl-{model}", seed, trained.seconds, fit_cpu, None, sampled.seconds, args.rows,
                   notes=notes), csv_path
 
 
@@ -261,8 +264,32 @@ def run_anchor(anchor: str, table: str, seed: int, train: Any, spec: Any, args: 
     sample_s = time.perf_counter() - began
     csv_path = folder / "synthetic.csv"
     synthetic.to_csv(csv_path, index=False)
-    notes = {"timed": "fit() and sample() in the bench's process", "epochs": args.epochs if anchor in NEURAL else None}
-    return Record(table, anchor, seed, fit_s, fit_cpu, sample_s, args.rows, notes=notes), csv_path
+    saved = folder / "model.pkl"
+    model.save(str(saved))
+    fresh = harness.run([sys.executable, str(Path(__file__).resolve()), SAMPLE_SAVED, anchor, str(saved),
+                         str(args.rows), str(folder / "fresh.csv")])
+    notes = {"timed": "fit() and sample() in the bench's process; a new process loading the saved model and "
+             "writing its CSV", "epochs": args.epochs if anchor in NEURAL else None}
+    return Record(table, anchor, seed, fit_s, fit_cpu, sample_s, fresh.seconds, args.rows, notes=notes), csv_path
+
+
+SAMPLE_SAVED = "--sample-saved"
+
+
+def sample_saved(anchor: str, path: str, rows: int, out: str) -> None:
+    """What a user of the anchor runs to sample a saved model into a CSV file (the counterpart of
+    ``ganctl generate RUN -n ROWS --out FILE``): ``python bench/tables.py --sample-saved ANCHOR
+    MODEL ROWS OUT``."""
+    if anchor in ("ctgan", "tvae"):
+        import ctgan
+
+        table = getattr(ctgan, "CTGAN" if anchor == "ctgan" else "TVAE").load(path).sample(rows)
+    else:
+        from sdv.utils import load_synthesizer
+
+        table = load_synthesizer(path).sample(num_rows=rows)
+        table = table["table"] if isinstance(table, dict) else table
+    table.to_csv(out, index=False)
 
 
 # -- quality: the same code for every model's CSV ------------------------------------------------
@@ -325,8 +352,9 @@ def summarise(records: Sequence[Record]) -> dict[str, dict[str, dict[str, list[A
     out: dict[str, dict[str, dict[str, list[Any]]]] = {}
     for r in records:
         figures = out.setdefault(r.table, {}).setdefault(r.model, {})
-        for key, value in [("fit_s", r.fit_s), ("fit_cpu_s", r.fit_cpu_s),
-                           ("rows_per_s", r.rows / r.sample_s if r.sample_s > 0 else None), *r.metrics.items()]:
+        rate = r.rows / r.sample_s if r.sample_s else None
+        for key, value in [("fit_s", r.fit_s), ("fit_cpu_s", r.fit_cpu_s), ("rows_per_s", rate),
+                           ("fresh_sample_s", r.fresh_sample_s), *r.metrics.items()]:
             figures.setdefault(key, []).append(value)
     return out
 
@@ -339,11 +367,11 @@ def markdown(records: Sequence[Record], directions: dict[str, bool]) -> str:
     for table, models in summarise(records).items():
         seeds = max(len(f["fit_s"]) for f in models.values())
         lines += [f"**{table}** (median over {seeds} seed{'s' * (seeds > 1)}, range in brackets)", "",
-                  "| model | fit s | fit CPU s | sampling rows/s | " + " | ".join(f"{m} {arrows[m]}" for m in metrics)
-                  + " |", "| --- " * (4 + len(metrics)) + "|"]
+                  "| model | fit s | fit CPU s | sampling rows/s | new process: sample s | "
+                  + " | ".join(f"{m} {arrows[m]}" for m in metrics) + " |", "| --- " * (5 + len(metrics)) + "|"]
         for model, figures in models.items():
             lines.append(f"| {model} | {cell(figures['fit_s'])} | {cell(figures['fit_cpu_s'])} | "
-                         f"{cell(figures['rows_per_s'])} | "
+                         f"{cell(figures['rows_per_s'])} | {cell(figures['fresh_sample_s'])} | "
                          + " | ".join(cell(figures.get(m, [None])) for m in metrics) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -368,6 +396,10 @@ def plan(args: argparse.Namespace, host: Any) -> tuple[list[str], list[str]]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == [SAMPLE_SAVED]:
+        sample_saved(argv[1], argv[2], int(argv[3]), argv[4])
+        return
     args = parse_args(argv)
     from ganctl.evaluation.tables import real_table, table_metrics
     from ganctl.plugins import get_host
@@ -412,7 +444,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     reasons.update({f"{m} on {table}": reason for m, reason in why.items()})
                     record.notes.update(train_rows=train_rows.n, held_out_rows=held_out.n)
                     records.append(record)
-                    say(f"  fit {record.fit_s:.1f} s, sample {record.sample_s:.2f} s")
+                    say(f"  fit {record.fit_s:.1f} s, sampling in a new process {record.fresh_sample_s:.1f} s")
     import numpy  # noqa: F401 - its version is reported
     try:
         import ctgan  # noqa: F401
@@ -433,8 +465,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(markdown(records, directions))
     for line in [*skipped, *(f"{k}: {v}" for k, v in reasons.items())]:
         print(f"- {line}")
-    print(f"\nganctl's fit and sampling times are its commands' (start-up included); the anchors' are their "
-          f"fit() and sample() calls. {meta['machine']['cpus']} CPUs ({meta['machine']['cpu_model']}); load average "
+    print(f"\nFit: ganctl's `ganctl train` command (start-up and compilation included); the anchors' fit() call. "
+          f"Sampling rows/s: the anchors' sample() call ({args.rows} rows; not measured for ganctl). New process: "
+          f"`ganctl generate RUN -n {args.rows} --out FILE`, and for the anchors a new Python process that loads the "
+          f"saved model, samples and writes the CSV file. {meta['machine']['cpus']} CPUs ({meta['machine']['cpu_model']}); load average "
           f"{load_before:.2f} before, {meta['load_average']['after']:.2f} after; "
           + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()))
     if args.json:
