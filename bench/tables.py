@@ -377,6 +377,32 @@ def markdown(records: Sequence[Record], directions: dict[str, bool]) -> str:
     return "\n".join(lines)
 
 
+def verdicts(records: Sequence[Record], directions: dict[str, bool]) -> list[str]:
+    """Per table, each ganctl model against its anchor (the ctgan package's model of the same design
+    where it ran, else SDV's): the fit time ratio and, per quality figure, which median is better."""
+    lines = []
+    ups = {**directions, "sdmetrics-quality": True}
+    for table, models in summarise(records).items():
+        for design in ("ctgan", "tvae"):
+            ours = models.get(f"ganctl-{design}")
+            anchor = next((a for a in (design, f"sdv-{design}") if a in models), None)
+            if ours is None or anchor is None:
+                continue
+            theirs = models[anchor]
+            ratio = statistics.median(ours["fit_s"]) / statistics.median(theirs["fit_s"])
+            better, worse = [], []
+            for metric, up in ups.items():
+                a = [v for v in ours.get(metric, []) if v is not None]
+                b = [v for v in theirs.get(metric, []) if v is not None]
+                if a and b and statistics.median(a) != statistics.median(b):
+                    wins = (statistics.median(a) > statistics.median(b)) == up
+                    (better if wins else worse).append(
+                        f"{metric} {statistics.median(a):.3g} vs {statistics.median(b):.3g}")
+            lines.append(f"{table}: ganctl-{design} vs {anchor}: fit time {ratio:.2f}x; "
+                         f"better on {', '.join(better) or 'nothing'}; worse on {', '.join(worse) or 'nothing'}.")
+    return lines
+
+
 # -- the run ------------------------------------------------------------------------------------
 
 
@@ -463,6 +489,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"Budget: {args.epochs} epochs, batch {args.batch_size}, for every model; {args.rows} synthetic rows per "
           f"run, scored against the held-out rows.{' QUICK RUN: not results.' if args.quick else ''}\n")
     print(markdown(records, directions))
+    for line in verdicts(records, directions):
+        print(f"- {line}")
     for line in [*skipped, *(f"{k}: {v}" for k, v in reasons.items())]:
         print(f"- {line}")
     print(f"\nFit: ganctl's `ganctl train` command (start-up and compilation included); the anchors' fit() call. "

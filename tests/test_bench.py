@@ -336,6 +336,13 @@ def test_the_tables_bench_reports_medians_and_ranges_per_table(tables_bench):
     assert lines[3] == "| --- " * 8 + "|"
     assert lines[4] == "| ganctl-tvae | 11 (10-12) | 9 | n/a | 6 (5-7) | 0.81 (0.8-0.82) | n/a | n/a |"
     assert lines[5] == "| sdv-copula | 0.2 | 0.2 | 1e+04 | 4 | 0.9 | n/a | 0.75 |"
+    records.append(Record("wine", "sdv-tvae", 0, 5.5, 5.0, 0.1, 4.0, 1000, {"column-similarity": 0.85,
+                                                                           "sdmetrics-quality": 0.7}))
+    records.append(Record("wine", "tvae", 0, 22.0, 20.0, 0.1, 4.0, 1000, {"column-similarity": 0.75,
+                                                                         "missingness": 0.01}))
+    # ganctl's tvae against the ctgan package's (it ran on this table), not SDV's
+    assert tables_bench.verdicts(records, {"column-similarity": True, "missingness": False}) == [
+        "wine: ganctl-tvae vs tvae: fit time 0.50x; better on column-similarity 0.81 vs 0.75; worse on nothing."]
 
 
 def test_a_generated_csv_is_scored_against_the_held_out_rows_like_a_run(tmp_path):

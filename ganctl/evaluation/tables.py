@@ -58,6 +58,7 @@ def evaluate_table(path: Path, host: PluginHost, sections: list[Any], *, n: int 
                    backend: str | None, weights: str) -> list[Result]:
     """Each requested metric of tables (all when ``sections`` is empty) on the run at ``path``."""
     from ganctl.runs.trained import open_trained
+    from ganctl.session.data import build_dataset, held_out_section
 
     metrics = [_metric(host, section) for section in (sections or table_metrics(host))]  # checked first
     if not metrics:
@@ -66,16 +67,26 @@ def evaluate_table(path: Path, host: PluginHost, sections: list[Any], *, n: int 
     session = trained.session
     spec = session.spec
     assert isinstance(spec, api.TableSpec)
-    real = real_table(session.recipe.data, host)
-    n = real.n if n is None else n
+    section = held_out_section(session.recipe.data) or session.recipe.data
+    dataset = build_dataset(section, host)
+    real = spec.decode(dataset.take(np.arange(len(dataset), dtype=np.int64)).images)
+    n = len(dataset) if n is None else n
     if n < 2:
         raise ConfigError(f"--n must be at least 2, got {n}.")
     z, _ = inputs(seed, n, session.model.latent_dim, 0)
     rows = np.concatenate([session.engine.generate(z[i : i + BATCH], None) for i in range(0, n, BATCH)])
     fake = spec.decode(rows, decode_rng(seed))
-    return _compare(real, fake, spec, metrics, seed=seed, about={
-        "decode": "one-hot blocks drawn", "generator": str(path), "engine": session.backend,
-        "weights": trained.weights})
+    results = []
+    for name, params, metric in metrics:
+        began = time.perf_counter()
+        values = metric.compare(real, fake, spec, seed=seed)
+        protocol = {"metric": name, "params": params.model_dump(mode="json"), "data": section.to_dict(),
+                    "n_real": len(dataset), "n_fake": n, "seed": seed, "decode": "one-hot blocks drawn",
+                    "generator": str(path), "engine": session.backend, "weights": trained.weights,
+                    "ganctl": __version__}
+        results.append(Result(name, {k: float(v) for k, v in values.items()}, protocol,
+                              time.perf_counter() - began))
+    return results
 
 
 @dataclass(frozen=True)
@@ -180,14 +191,34 @@ def read_table_csv(path: Path, spec: api.TableSpec) -> dict[str, np.ndarray]:
 
 
 def compare_tables(real: RealTable, fake: Mapping[str, np.ndarray], host: PluginHost, sections: Sequence[Any] = (),
-                   *, seed: int = 0, about: Mapping[str, Any] | None = None) -> list[Result]:
+                   *, seed: int = 0, about: Mapping[str, Any] | None = None,
+                   train: RealTable | None = None) -> list[Result]:
     """Each requested metric of tables (all installed ones when ``sections`` is empty) comparing the
     generated columns ``fake`` with ``real``; ``about`` goes into each result's protocol (what made
-    the rows)."""
+    the rows). A metric that needs the rows the model trained on (``needs_training_rows``) gets
+    ``train``'s columns."""
     metrics = [_metric(host, section) for section in (sections or table_metrics(host))]
     if not metrics:
         raise ConfigError("no metric of tables is installed; see `ganctl plugins`.")
-    return _compare(real, fake, real.spec, metrics, seed=seed, about=dict(about or {}))
+    n_fake = len(next(iter(fake.values())))
+    results = []
+    for name, params, metric in metrics:
+        if hasattr(metric, "check"):
+            metric.check(real.spec)
+        extra = {}
+        if getattr(metric, "needs_training_rows", False):
+            if train is None:
+                raise ConfigError(f"{name} compares with the rows the model trained on: give them (train=).")
+            extra = {"train": train.columns}
+        began = time.perf_counter()
+        values = metric.compare(real.columns, fake, real.spec, seed=seed, **extra)
+        protocol = {"metric": name, "params": params.model_dump(mode="json"), "data": real.section.to_dict(),
+                    "n_real": real.n, "n_fake": n_fake, "seed": seed, **(about or {}), "ganctl": __version__}
+        if extra:
+            protocol["n_train"] = train.n if train is not None else 0
+        results.append(Result(name, {k: float(v) for k, v in values.items()}, protocol,
+                              time.perf_counter() - began))
+    return results
 
 
 def evaluate_table_file(path: Path, data: Section | Mapping[str, Any], host: PluginHost, sections: Sequence[Any] = (),
@@ -196,20 +227,8 @@ def evaluate_table_file(path: Path, data: Section | Mapping[str, Any], host: Plu
     data section ``data`` (:func:`real_table`): the same comparison as ``ganctl evaluate RUN`` makes
     when ``data`` is the run's ``data:``, for a file any tool wrote."""
     real = real_table(data, host)
+    needs = any(getattr(metric, "needs_training_rows", False)
+                for _, _, metric in (_metric(host, s) for s in (sections or table_metrics(host))))
+    train = real_table(data, host, split="train") if needs else None
     return compare_tables(real, read_table_csv(path, real.spec), host, sections, seed=seed,
-                          about={"generated": str(path)})
-
-
-def _compare(real: RealTable, fake: Mapping[str, np.ndarray], spec: api.TableSpec,
-             metrics: list[tuple[str, api.Params, api.TableMetric]], *, seed: int,
-             about: dict[str, Any]) -> list[Result]:
-    n_fake = len(next(iter(fake.values())))
-    results = []
-    for name, params, metric in metrics:
-        began = time.perf_counter()
-        values = metric.compare(real.columns, fake, spec, seed=seed)
-        protocol = {"metric": name, "params": params.model_dump(mode="json"), "data": real.section.to_dict(),
-                    "n_real": real.n, "n_fake": n_fake, "seed": seed, **about, "ganctl": __version__}
-        results.append(Result(name, {k: float(v) for k, v in values.items()}, protocol,
-                              time.perf_counter() - began))
-    return results
+                          about={"generated": str(path)}, train=train)
