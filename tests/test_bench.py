@@ -290,7 +290,7 @@ def tables_bench(monkeypatch) -> Any:
 def test_the_tables_bench_options(tables_bench):
     full = tables_bench.parse_args([])
     assert full.tables == ["penguins", "wine", "breast-cancer", "diabetes"] and full.seeds == [0, 1, 2]
-    assert (full.epochs, full.batch_size, full.rows) == (300, 100, 1000)
+    assert (full.epochs, full.batch_size, full.rows) == (150, 100, 1000)
     assert full.ganctl == ["tvae", "ctgan"] and full.anchors == list(tables_bench.ANCHORS)
     quick = tables_bench.parse_args(["--quick", "--seeds", "4,5", "--anchors", "none", "--ganctl", "tvae,tvae"])
     assert (quick.epochs, quick.seeds, quick.tables, quick.anchors, quick.ganctl) == (
@@ -404,7 +404,8 @@ def test_the_tables_bench_runs_ganctl_quick_and_scores_its_csv_as_ganctl_evaluat
     report = json.loads(out.read_text())
     [record] = report["runs"]
     assert (record["table"], record["model"], record["seed"], record["rows"]) == ("penguins", "ganctl-tvae", 1, 69)
-    assert record["fit_s"] > 0 and record["sample_s"] > 0 and record["notes"]["held_out_rows"] == 69
+    assert record["fit_s"] > 0 and record["fresh_sample_s"] > 0 and record["sample_s"] is None  # ganctl: commands
+    assert record["notes"]["held_out_rows"] == 69 and record["notes"]["recipe"] == "recipes/penguins-tvae.yaml"
     run = keep / "penguins" / "ganctl-tvae" / "seed-1" / "run"
     evaluated = subprocess.run([sys.executable, "-m", "ganctl", "evaluate", str(run), "--n", "69", "--seed", "1",
                                 "--json"], cwd=ROOT, capture_output=True, text=True)
