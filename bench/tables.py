@@ -303,10 +303,11 @@ def metric_directions(host: Any, metrics: Sequence[str]) -> dict[str, bool]:
     return {name: not getattr(host.get("metrics", name).factory, "lower_is_better", True) for name in metrics}
 
 
-def score(csv_path: Path, real: Any, host: Any, metrics: Sequence[str], seed: int) -> tuple[dict[str, float | None],
-                                                                                            dict[str, str]]:
-    """Each metric's headline on the CSV file against ``real``, and SDMetrics' quality score; a
-    metric that does not apply to the table is None, with its reason."""
+def score(csv_path: Path, real: Any, train: Any, host: Any, metrics: Sequence[str],
+          seed: int) -> tuple[dict[str, float | None], dict[str, str]]:
+    """Each metric's headline on the CSV file against the held-out rows ``real`` (with the training
+    rows ``train`` for the metrics that need them), and SDMetrics' quality score; a metric that does
+    not apply to the table is None, with its reason."""
     from ganctl.errors import GanctlError
     from ganctl.evaluation.tables import compare_tables, read_table_csv
 
@@ -315,7 +316,7 @@ def score(csv_path: Path, real: Any, host: Any, metrics: Sequence[str], seed: in
     why: dict[str, str] = {}
     for name in metrics:
         try:
-            result = compare_tables(real, fake, host, [name], seed=seed)[0]
+            result = compare_tables(real, fake, host, [name], seed=seed, train=train)[0]
             values[name] = result.headline[1]
         except GanctlError as error:
             values[name], why[name] = None, str(error).splitlines()[0]
@@ -469,7 +470,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         record, csv_path = run_ganctl(model.removeprefix("ganctl-"), table, seed, args, folder)
                     else:
                         record, csv_path = run_anchor(model, table, seed, train, train_rows.spec, args, folder)
-                    record.metrics, why = score(csv_path, held_out, host, metrics, seed)
+                    record.metrics, why = score(csv_path, held_out, train_rows, host, metrics, seed)
                     reasons.update({f"{m} on {table}": reason for m, reason in why.items()})
                     record.notes.update(train_rows=train_rows.n, held_out_rows=held_out.n)
                     records.append(record)

@@ -367,7 +367,7 @@ def test_a_generated_csv_is_scored_against_the_held_out_rows_like_a_run(tmp_path
 
     def write(path: Path, columns: dict, header: list[str]) -> Path:
         rows = [[("" if v is None or (isinstance(v, float) and np.isnan(v)) else repr(float(v))
-                  if isinstance(v, float) else str(v)) for v in values] for values in zip(*columns.values())]
+                  if isinstance(v, float) else str(v)) for v in values] for values in zip(*columns.values(), strict=True)]
         path.write_text("\n".join([",".join(header)] + [",".join(r) for r in rows]) + "\n")
         return path
 
