@@ -661,9 +661,15 @@ def _pick(block: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
 class TableDataset(Dataset):
     """A table held in memory as encoded rows (1.7): ``rows`` float32 ``[N, spec.width]`` (see
     :meth:`TableSpec.encode`), with the label column's category indices when ``spec.label`` is set.
-    Shuffling, batching and splits behave as for images."""
+    Shuffling, batching and splits behave as for images.
 
-    def __init__(self, rows: np.ndarray, spec: TableSpec, labels: np.ndarray | None = None) -> None:
+    ``values``, when the plugin gives it, holds the same rows as read, before their holes were
+    filled and before encoding: ``{column: array}`` in :meth:`TableSpec.decode`'s format (float64
+    with NaN, or category strings with None). A comparison with other table tools trains them on
+    these (bench/tables.py)."""
+
+    def __init__(self, rows: np.ndarray, spec: TableSpec, labels: np.ndarray | None = None,
+                 values: Mapping[str, np.ndarray] | None = None) -> None:
         rows = np.asarray(rows, np.float32)
         if rows.ndim != 2 or rows.shape[1] != spec.width:
             raise DataError(f"encoded rows must have shape [N, {spec.width}], got {list(rows.shape)}.")
@@ -674,6 +680,10 @@ class TableDataset(Dataset):
         self._rows = rows
         self._labels = None if labels is None else np.asarray(labels, np.int64)
         self.spec = spec
+        if values is not None and (set(values) != {c.name for c in spec.columns}
+                                   or any(len(v) != rows.shape[0] for v in values.values())):
+            raise DataError("values must hold every column of the spec, one value per row.")
+        self.values = None if values is None else {c.name: values[c.name] for c in spec.columns}
 
     def __len__(self) -> int:
         return int(self._rows.shape[0])

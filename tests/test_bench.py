@@ -1,6 +1,7 @@
 """``ganctl bench``: timing an ONNX model, a run directory (exported first when needed), bad input.
-And the benchmarks' shared harness (bench/harness.py), and a smoke run of bench/evaluate.py (the
-10k-sample Fashion-MNIST FID benchmark)."""
+And the benchmarks' shared harness (bench/harness.py), a smoke run of bench/evaluate.py (the
+10k-sample Fashion-MNIST FID benchmark), and bench/tables.py (ganctl's table models beside ctgan and
+SDV) with the scoring of a generated CSV file it relies on."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from ganctl.cli import app
@@ -269,3 +271,161 @@ def test_the_evaluate_benchmark_runs_quick(tmp_path):
     difference = results["relative_difference"]
     assert difference["warm_vs_cold"] == 0 and difference["cli_vs_onnx"] < 1e-6
     assert difference["keras_vs_onnx"] < 1e-3
+
+
+# -- bench/tables.py: ganctl's table models side by side with ctgan and SDV --------------------------
+
+SMALL_TABLE = "\n".join(["x,colour,n"] + [
+    f"{'' if i % 6 == 1 else round(i * 0.37 % 5, 3)},{'' if i % 9 == 2 else 'rgb'[i % 3]},{i % 4}"
+    for i in range(60)]) + "\n"
+
+
+@pytest.fixture
+def tables_bench(monkeypatch) -> Any:
+    """bench/tables.py, imported as the script imports harness."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    return importlib.import_module("tables")
+
+
+def test_the_tables_bench_options(tables_bench):
+    full = tables_bench.parse_args([])
+    assert full.tables == ["penguins", "wine", "breast-cancer", "diabetes"] and full.seeds == [0, 1, 2]
+    assert (full.epochs, full.batch_size, full.rows) == (150, 100, 1000)
+    assert full.ganctl == ["tvae", "ctgan"] and full.anchors == list(tables_bench.ANCHORS)
+    quick = tables_bench.parse_args(["--quick", "--seeds", "4,5", "--anchors", "none", "--ganctl", "tvae,tvae"])
+    assert (quick.epochs, quick.seeds, quick.tables, quick.anchors, quick.ganctl) == (
+        2, [4, 5], ["penguins", "diabetes"], [], ["tvae"])
+    for argv, says in ((["--tables", "penguins,titanic"], "--tables: unknown titanic"),
+                       (["--anchors", "gretel"], "--anchors: unknown gretel"),
+                       (["--seeds", "a"], "--seeds: expected whole numbers"),
+                       (["--epochs", "0"], "--epochs must be at least 1"),
+                       (["--ganctl", "none", "--anchors", "none"], "nothing to run")):
+        with pytest.raises(SystemExit, match=says):
+            tables_bench.parse_args(argv)
+
+
+def test_the_tables_bench_trains_ganctl_from_a_shipped_recipe_with_its_data_and_budget(tables_bench):
+    from ganctl.plugins import get_host
+    from ganctl.recipe.load import load_recipe
+
+    recipe = tables_bench.ganctl_recipe("tvae", "diabetes")
+    assert recipe == ROOT / "recipes" / "penguins-tvae.yaml"  # no diabetes-tvae.yaml: the model's first recipe
+    assert tables_bench.ganctl_recipe("tvae", "wine") == ROOT / "recipes" / "wine-tvae.yaml"
+    assert tables_bench.ganctl_recipe("no-such-model", "wine") is None
+    command = tables_bench.ganctl_train_command(recipe, tables_bench.TABLES["wine"], 7, 12, 50, Path("out"), "torch")
+    assert command[:5] == [sys.executable, "-m", "ganctl", "train", str(recipe)] and command[-2:] == ["--backend", "torch"]
+    sets = [command[i + 1] for i, a in enumerate(command) if a == "--set"]
+    loaded = load_recipe(recipe, get_host(), sets)  # the overrides as ganctl reads them
+    data = loaded.data.params
+    assert (loaded.data.plugin, data.name, data.split, data.numeric_strategy) == ("csv", "wine", "train", "knn")
+    assert data.inject_missing.rate == 0.1 and loaded.seed == 7
+    assert (loaded.train.epochs, loaded.train.batch_size, loaded.train.sample_every) == (12, 50, 12)
+
+
+def test_the_tables_bench_reports_medians_and_ranges_per_table(tables_bench):
+    Record = tables_bench.Record
+    records = [Record("wine", "ganctl-tvae", s, 10.0 + s, 9.0, None, 5.0 + s, 1000,
+                      {"column-similarity": 0.8 + s / 100, "sdmetrics-quality": None}) for s in range(3)]
+    records.append(Record("wine", "sdv-copula", 0, 0.2, 0.2, 0.1, 4.0, 1000, {"column-similarity": 0.9,
+                                                                              "sdmetrics-quality": 0.75}))
+    text = tables_bench.markdown(records, {"column-similarity": True, "missingness": False})
+    lines = text.splitlines()
+    assert lines[0] == "**wine** (median over 3 seeds, range in brackets)"
+    assert lines[2] == ("| model | fit s | fit CPU s | sampling rows/s | new process: sample s | column-similarity ↑ "
+                        "| missingness ↓ | sdmetrics-quality ↑ |")
+    assert lines[3] == "| --- " * 8 + "|"
+    assert lines[4] == "| ganctl-tvae | 11 (10-12) | 9 | n/a | 6 (5-7) | 0.81 (0.8-0.82) | n/a | n/a |"
+    assert lines[5] == "| sdv-copula | 0.2 | 0.2 | 1e+04 | 4 | 0.9 | n/a | 0.75 |"
+    records.append(Record("wine", "sdv-tvae", 0, 5.5, 5.0, 0.1, 4.0, 1000, {"column-similarity": 0.85,
+                                                                           "sdmetrics-quality": 0.7}))
+    records.append(Record("wine", "tvae", 0, 22.0, 20.0, 0.1, 4.0, 1000, {"column-similarity": 0.75,
+                                                                         "missingness": 0.01}))
+    # ganctl's tvae against the ctgan package's (it ran on this table), not SDV's
+    assert tables_bench.verdicts(records, {"column-similarity": True, "missingness": False}) == [
+        "wine: ganctl-tvae vs tvae: fit time 0.50x; better on column-similarity 0.81 vs 0.75; worse on nothing."]
+
+
+def test_a_generated_csv_is_scored_against_the_held_out_rows_like_a_run(tmp_path):
+    """``real_table``, ``read_table_csv`` and ``evaluate_table_file`` (ganctl/evaluation/table_files.py):
+    the held-out rows written back as a CSV file score as a perfect generator; the training rows
+    come as read, holes included; a file without a column, or with a word for a number, is refused."""
+    from ganctl import api
+    from ganctl.evaluation.table_files import evaluate_table_file, read_table_csv, real_table
+    from ganctl.plugins import get_host
+
+    pytest.importorskip("pandas")
+    (tmp_path / "t.csv").write_text(SMALL_TABLE)
+    data = {"plugin": "csv", "path": str(tmp_path / "t.csv"), "split": "train", "max_modes": 3}
+    host = get_host()
+    train = real_table(data, host, split="train")
+    held_out = real_table(data, host)
+    assert (train.n, held_out.n) == (48, 12) and held_out.section.params.split == "test"
+    raw = train.values
+    assert np.isnan(raw["x"]).sum() == np.isnan(train.columns["x"]).sum() > 0  # holes as read, not filled
+    assert np.allclose(raw["x"][~np.isnan(raw["x"])], train.columns["x"][~np.isnan(raw["x"])], atol=1e-5)
+    assert sum(v is None for v in raw["colour"]) > 0 and set(raw["colour"]) <= {"r", "g", "b", None}
+
+    def write(path: Path, columns: dict, header: list[str]) -> Path:
+        rows = [[("" if v is None or (isinstance(v, float) and np.isnan(v)) else repr(float(v))
+                  if isinstance(v, float) else str(v)) for v in values] for values in zip(*columns.values(), strict=True)]
+        path.write_text("\n".join([",".join(header)] + [",".join(r) for r in rows]) + "\n")
+        return path
+
+    same = write(tmp_path / "same.csv", held_out.columns, list(held_out.columns))
+    assert {k: (np.asarray(v, object) == np.asarray(held_out.columns[k], object)).sum() for k, v in
+            read_table_csv(same, held_out.spec).items() if k != "x"} == {"colour": 12, "n": 12}
+    found = {r.metric: r for r in evaluate_table_file(same, data, host, seed=3)}
+    assert found["column-similarity"].values["column_similarity"] == 1.0
+    assert found["correlation-difference"].values["correlation_difference"] == pytest.approx(0.0, abs=1e-12)
+    assert found["missingness"].values["missing_rate_difference"] == 0.0
+    protocol = found["missingness"].protocol
+    assert (protocol["n_real"], protocol["n_fake"], protocol["seed"], protocol["generated"]) == (12, 12, 3, str(same))
+    assert protocol["data"]["split"] == "test"
+
+    short = write(tmp_path / "short.csv", {k: held_out.columns[k] for k in ("x", "n")}, ["x", "n"])
+    with pytest.raises(api.DataError, match=r"short\.csv has no column 'colour'"):
+        read_table_csv(short, held_out.spec)
+    (tmp_path / "word.csv").write_text("x,colour,n\n1.5,r,2\nlots,g,1\n")
+    with pytest.raises(api.DataError, match=r"word\.csv:3: column 'x' is numeric .* holds 'lots'"):
+        read_table_csv(tmp_path / "word.csv", held_out.spec)
+
+
+@pytest.mark.slow
+def test_the_tables_bench_runs_ganctl_quick_and_scores_its_csv_as_ganctl_evaluate_does(tmp_path):
+    """``bench/tables.py`` on ganctl's side only (the anchors are an extra): 1 epoch on the penguins,
+    its CSV scored like ``ganctl evaluate RUN`` scores the run with the same rows and seed."""
+    out, keep = tmp_path / "tables.json", tmp_path / "keep"
+    done = subprocess.run([sys.executable, "bench/tables.py", "--tables", "penguins", "--seeds", "1", "--epochs", "1",
+                           "--rows", "69", "--ganctl", "tvae,no-such-model", "--anchors", "none", "--json", str(out),
+                           "--keep", str(keep)], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "ganctl-no-such-model: no ganctl model 'no-such-model' is installed here" in done.stderr
+    assert "| ganctl-tvae |" in done.stdout
+    report = json.loads(out.read_text())
+    [record] = report["runs"]
+    assert (record["table"], record["model"], record["seed"], record["rows"]) == ("penguins", "ganctl-tvae", 1, 69)
+    assert record["fit_s"] > 0 and record["fresh_sample_s"] > 0 and record["sample_s"] is None  # ganctl: commands
+    assert record["notes"]["held_out_rows"] == 69 and record["notes"]["recipe"] == "recipes/penguins-tvae.yaml"
+    run = keep / "penguins" / "ganctl-tvae" / "seed-1" / "run"
+    evaluated = subprocess.run([sys.executable, "-m", "ganctl", "evaluate", str(run), "--n", "69", "--seed", "1",
+                                "--json"], cwd=ROOT, capture_output=True, text=True)
+    assert evaluated.returncode == 0, evaluated.stderr
+    for result in json.loads(evaluated.stdout):
+        headline = next(iter(result["values"].values()))
+        assert record["metrics"][result["metric"]] == pytest.approx(headline, abs=1e-6), result["metric"]
+
+
+@pytest.mark.slow
+def test_the_tables_bench_runs_the_anchors_quick(tmp_path):
+    """The anchors' side: SDV's Gaussian copula (seconds) on a table with holes, ctgan's TVAE refused
+    there with its reason; the SDMetrics cross-check is computed."""
+    pytest.importorskip("sdv")
+    pytest.importorskip("ctgan")
+    out = tmp_path / "tables.json"
+    done = subprocess.run([sys.executable, "bench/tables.py", "--quick", "--tables", "penguins", "--ganctl", "none",
+                           "--anchors", "sdv-copula,tvae", "--json", str(out)], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "tvae on penguins: the ctgan package refuses missing numbers" in done.stdout
+    [record] = json.loads(out.read_text())["runs"]
+    assert record["model"] == "sdv-copula" and 0 < record["metrics"]["sdmetrics-quality"] <= 1
+    assert 0 < record["metrics"]["column-similarity"] <= 1

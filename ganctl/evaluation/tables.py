@@ -8,7 +8,8 @@ that ``needs_training_rows`` (machine-learning efficacy, the distance to the clo
 gets the rows the model trained on, which requires a held-out split the model never saw.
 
 ``ganctl evaluate`` (:func:`evaluate_table`) and a recipe's ``metrics:`` during training
-(:class:`ganctl.training.metrics.TrackMetrics`) share :func:`real_tables` and :func:`compare`.
+(:class:`ganctl.training.metrics.TrackMetrics`) share :func:`real_tables` and :func:`compare`; a
+generated table from a file is scored by :func:`score` too (:mod:`ganctl.evaluation.table_files`).
 """
 
 from __future__ import annotations
@@ -140,14 +141,23 @@ def compare(metrics: Sequence[Built], tables: RealTables, spec: api.TableSpec, g
     z, _ = inputs(seed, n, latent_dim, 0)
     rows = np.concatenate([generate(z[i : i + BATCH]) for i in range(0, n, BATCH)])
     fake = spec.decode(rows, decode_rng(seed))
+    return score(metrics, tables, spec, fake, seed=seed, about={"decode": "one-hot blocks drawn", **about})
+
+
+def score(metrics: Sequence[Built], tables: RealTables, spec: api.TableSpec, fake: dict[str, np.ndarray], *,
+          seed: int, about: dict[str, Any]) -> list[Result]:
+    """Each metric comparing the generated columns ``fake`` (as :meth:`api.TableSpec.decode` gives
+    them) with the real ``tables``; ``about`` goes into each result's protocol."""
+    n_fake = len(next(iter(fake.values())))
     results = []
     for name, params, metric in metrics:
+        if metric.needs_training_rows and tables.train is None:
+            raise ConfigError(f"{name} compares with the rows the model trained on, and they were not given.")
         began = time.perf_counter()
         extra = {"train": tables.train} if metric.needs_training_rows else {}
         values = metric.compare(tables.real, fake, spec, seed=seed, **extra)
         protocol = {"metric": name, "params": params.model_dump(mode="json"), "data": tables.section.to_dict(),
-                    "n_real": tables.n_real, "n_fake": n, "seed": seed, "decode": "one-hot blocks drawn", **about,
-                    "ganctl": __version__}
+                    "n_real": tables.n_real, "n_fake": n_fake, "seed": seed, **about, "ganctl": __version__}
         if tables.train is not None and metric.needs_training_rows:
             protocol["n_train"] = len(next(iter(tables.train.values())))
         results.append(Result(name, {k: float(v) for k, v in values.items()}, protocol, time.perf_counter() - began))

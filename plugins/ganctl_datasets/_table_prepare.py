@@ -296,8 +296,10 @@ def encode_column(c: Prepared, fit: np.ndarray, params: Any, indicator: bool) ->
                       stds=tuple(map(float, stds)), low=low, high=high, integer=integer, **common)
 
 
-def build(frame: Any, params: Any, source: str) -> tuple[np.ndarray, api.TableSpec, np.ndarray | None]:
-    """Encoded rows of the requested split, the spec, and the label indices (None without a label)."""
+def build(frame: Any, params: Any, source: str
+          ) -> tuple[np.ndarray, api.TableSpec, np.ndarray | None, dict[str, np.ndarray]]:
+    """Encoded rows of the requested split, the spec, the label indices (None without a label), and
+    the same rows' values as read, with their holes (:attr:`api.TableDataset.values`)."""
     check_declared(frame, params, source)
     frame = inject(frame, params, source)
     columns, _ = prepare(frame, params, source)
@@ -307,11 +309,12 @@ def build(frame: Any, params: Any, source: str) -> tuple[np.ndarray, api.TableSp
                               f"is a class: declare it categorical (data.columns: {{{label.name}: categorical}}), or "
                               "leave data.label out.")
     fit, chosen = split_rows(len(columns[0].values), params)
+    if params.limit is not None:
+        chosen = chosen[: params.limit]
+    raw = {c.name: c.values[chosen] for c in columns}  # before impute() fills the holes
     impute(columns, fit, params)
     spec = api.TableSpec(tuple(encode_column(c, fit, params, params.indicators and bool(c.strategy))
                                for c in columns), label=params.label)
-    if params.limit is not None:
-        chosen = chosen[: params.limit]
     values: dict[str, np.ndarray] = {}
     for c, column in zip(columns, spec.columns, strict=True):
         if c.type == "numeric":
@@ -321,4 +324,4 @@ def build(frame: Any, params: Any, source: str) -> tuple[np.ndarray, api.TableSp
             values[c.name] = np.array([index[v] for v in c.values[chosen]], np.int64)
     rows = spec.encode(values, {c.name: c.missing[chosen] for c in columns})
     labels = values[params.label] if params.label is not None else None
-    return rows, spec, labels
+    return rows, spec, labels, raw

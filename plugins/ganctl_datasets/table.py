@@ -114,8 +114,8 @@ class CSV(api.TableDataset):
             path = resolve_path(params.path or "")
             frame, source = read_csv(path, params.delimiter, params.missing_values), str(path)
         with about(source):
-            rows, spec, labels = build(frame, params, source)
-        super().__init__(rows, spec, labels)
+            rows, spec, labels, values = build(frame, params, source)
+        super().__init__(rows, spec, labels, values)
 
 
 class Parquet(api.TableDataset):
@@ -128,5 +128,5 @@ class Parquet(api.TableDataset):
         path = resolve_path(params.path)
         frame = read_parquet(path, params.missing_values)
         with about(path):
-            rows, spec, labels = build(frame, params, str(path))
-        super().__init__(rows, spec, labels)
+            rows, spec, labels, values = build(frame, params, str(path))
+        super().__init__(rows, spec, labels, values)
