@@ -308,9 +308,9 @@ def test_the_tables_bench_trains_ganctl_from_a_shipped_recipe_with_its_data_and_
     from ganctl.plugins import get_host
     from ganctl.recipe.load import load_recipe
 
-    recipe = tables_bench.ganctl_recipe("tvae", "diabetes")
-    assert recipe == ROOT / "recipes" / "penguins-tvae.yaml"  # no diabetes-tvae.yaml: the model's first recipe
-    assert tables_bench.ganctl_recipe("tvae", "wine") == ROOT / "recipes" / "wine-tvae.yaml"
+    assert tables_bench.ganctl_recipe("tvae", "diabetes") == ROOT / "recipes" / "diabetes-tvae.yaml"
+    recipe = tables_bench.ganctl_recipe("ctgan", "wine")
+    assert recipe == ROOT / "recipes" / "penguins-ctgan.yaml"  # no wine-ctgan.yaml: the model's first recipe
     assert tables_bench.ganctl_recipe("no-such-model", "wine") is None
     command = tables_bench.ganctl_train_command(recipe, tables_bench.TABLES["wine"], 7, 12, 50, Path("out"), "torch")
     assert command[:5] == [sys.executable, "-m", "ganctl", "train", str(recipe)] and command[-2:] == ["--backend", "torch"]
@@ -320,6 +320,7 @@ def test_the_tables_bench_trains_ganctl_from_a_shipped_recipe_with_its_data_and_
     assert (loaded.data.plugin, data.name, data.split, data.numeric_strategy) == ("csv", "wine", "train", "knn")
     assert data.inject_missing.rate == 0.1 and loaded.seed == 7
     assert (loaded.train.epochs, loaded.train.batch_size, loaded.train.sample_every) == (12, 50, 12)
+    assert list(loaded.metrics) == []  # no recipe metrics: the anchors measure none during fitting
 
 
 def test_the_tables_bench_reports_medians_and_ranges_per_table(tables_bench):
