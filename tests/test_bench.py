@@ -430,3 +430,137 @@ def test_the_tables_bench_runs_the_anchors_quick(tmp_path):
     [record] = json.loads(out.read_text())["runs"]
     assert record["model"] == "sdv-copula" and 0 < record["metrics"]["sdmetrics-quality"] <= 1
     assert 0 < record["metrics"]["column-similarity"] <= 1
+
+
+# -- bench/quantize.py: quantised and pruned exports in one table -----------------------------------
+
+
+@pytest.fixture
+def quantize_bench(monkeypatch) -> Any:
+    """bench/quantize.py, imported as a bench script (``python bench/quantize.py``)."""
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    return importlib.import_module("quantize")
+
+
+def _pruned_copy(source: Path, path: Path, fraction: float) -> Path:
+    """``source`` with the first ``fraction`` of its weight matrix ``W`` set to zero."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(source))
+    for index, tensor in enumerate(model.graph.initializer):
+        if tensor.name == "W":
+            values = numpy_helper.to_array(tensor).copy()
+            values.reshape(-1)[: round(fraction * values.size)] = 0
+            model.graph.initializer[index].CopyFrom(numpy_helper.from_array(values, "W"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path
+
+
+def test_the_quantize_bench_counts_zeros_and_compressed_bytes(quantize_bench, tmp_path):
+    dense = onnx_models.generator(tmp_path / "dense.onnx", latent_dim=16, shape=(8, 8, 1))
+    pruned = _pruned_copy(dense, tmp_path / "pruned.onnx", 0.9)
+    facts = {name: quantize_bench.file_facts(path) for name, path in [("dense", dense), ("pruned", pruned)]}
+    assert facts["dense"]["zeros"] == 0.0 and facts["pruned"]["zeros"] == pytest.approx(0.9, abs=1 / 1024)
+    assert facts["pruned"]["bytes"] == facts["dense"]["bytes"] == dense.stat().st_size  # zeros take room raw
+    assert facts["pruned"]["compressed_bytes"] < 0.4 * facts["dense"]["compressed_bytes"]  # not compressed
+    assert facts["dense"]["compressed_bytes"] <= facts["dense"]["bytes"]
+    assert quantize_bench.data_of(dense) == quantize_bench.data_of(pruned) != quantize_bench.data_of(
+        onnx_models.generator(tmp_path / "other.onnx", latent_dim=8, shape=(8, 8, 1)))
+
+
+def _row(path: Path, name: str, fmt: str, sparsity: float | None = None, tuned: str | None = None) -> dict:
+    return {"run": f"/runs/{name}", "name": name, "sparsity": sparsity, "fine_tuned_from": tuned, "format": fmt,
+            "path": str(path), "bytes": 2048, "compressed_bytes": 1024, "zeros": sparsity or 0.0,
+            "fid": 6.3, "c2st": 0.63}
+
+
+def test_the_quantize_bench_times_written_exports_apart_from_their_quality(quantize_bench, tmp_path, capsys):
+    """``--latency-only DIR``: the files an earlier run listed in DIR/table.json, timed side by side
+    (two named generator.onnx), their latency added and the quality kept."""
+    first = onnx_models.generator(tmp_path / "base" / "generator.onnx", latent_dim=4, num_classes=3)
+    second = _pruned_copy(first, tmp_path / "base-p80" / "generator.onnx", 0.8)
+    rows = [_row(first, "base", "float32"), _row(second, "base-p80", "float32", 0.8, "/runs/base")]
+    floor = {"n": 360, "fid": 2.04, "c2st": 0.49}
+    (tmp_path / "table.json").write_text(json.dumps({"runs": [], "groups": [{"data": "d", "rows": rows,
+                                                                             "floor": floor}], "latency": None}))
+    quantize_bench.main(["--latency-only", str(tmp_path), "--seconds", "0.05"])
+    table = json.loads((tmp_path / "table.json").read_text())
+    [group] = table["groups"]
+    assert group["floor"] == floor and table["latency"]["batches"] == [1, 256]
+    for row in group["rows"]:
+        assert row["fid"] == 6.3 and row["ms_batch_1"] > 0 and row["ms_batch_256"] > 0
+    printed = capsys.readouterr().out
+    assert "| floor (real held-out images) | | | | | 2.04 | 0.49 | | |" in printed
+    assert "| base-p80 (pruned 80%, fine-tuned) | float32 | 2 | 1 | 80% | 6.3 | 0.63 |" in printed
+
+
+def test_the_quantize_bench_labels_runs_by_what_was_done_to_them(quantize_bench, tmp_path):
+    path = tmp_path / "x.onnx"
+    assert quantize_bench.label(_row(path, "qs", "fp16")) == "qs"
+    assert quantize_bench.label(_row(path, "qs-ft", "float32", None, "/runs/qs")) == "qs-ft (fine-tuned, not pruned)"
+    assert quantize_bench.label(_row(path, "qs-p90", "float32", 0.9)) == "qs-p90 (pruned 90%)"
+
+
+@pytest.mark.parametrize("argv, expected", [
+    ([], "give the run directories and --out DIR"),
+    (["runs/x"], "give the run directories and --out DIR"),
+    (["--latency-only", "{tmp}", "runs/x"], "give no runs and no --out"),
+    (["--latency-only", "{tmp}"], "is not a table this script wrote"),
+    (["runs/x", "--out", "{tmp}", "--modes", "fp16,int4"], "list formats among float32, fp16, int8-dynamic"),
+    (["runs/x", "--out", "{tmp}", "--formats", "y=fp16"], "--formats y=fp16: no run named 'y' among the runs given"),
+    (["runs/x", "--out", "{tmp}", "--formats", "x=fp32"], "--formats x=fp32: 'fp32': list formats among"),
+])
+def test_the_quantize_bench_refuses_bad_usage(quantize_bench, tmp_path, capsys, argv, expected):
+    with pytest.raises(SystemExit) as stopped:
+        quantize_bench.main([a.format(tmp=tmp_path) for a in argv])
+    assert stopped.value.code == 2 and expected in capsys.readouterr().err
+
+
+def test_the_quantize_bench_refuses_a_table_whose_exports_are_gone(quantize_bench, tmp_path, capsys):
+    rows = [_row(tmp_path / "gone" / "generator.onnx", "gone", "float32")]
+    (tmp_path / "table.json").write_text(json.dumps({"groups": [{"data": "d", "rows": rows, "floor": {}}]}))
+    with pytest.raises(SystemExit):
+        quantize_bench.main(["--latency-only", str(tmp_path)])
+    assert "gone/generator.onnx of" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_quantize_bench_measures_float32_quantised_and_pruned_runs(runner, tmp_path):
+    """End to end on the quickstart's model trained for a few steps, and a copy of it pruned by
+    fine-tuning: exports, sizes, FID and C2ST against one floor, then the latency apart."""
+    quickstart = ROOT / "recipes" / "quickstart.yaml"
+    base, pruned = tmp_path / "qs", tmp_path / "qs-p80"
+    few = ["--set", "train.epochs=2", "--set", "train.steps_per_epoch=3", "-q"]
+    assert runner.invoke(app, ["train", str(quickstart), "--out", str(base), *few]).exit_code == 0
+    prune = "train.prune={sparsity: 0.8, players: [generator], begin_epoch: 0, end_epoch: 1, every: 1}"
+    result = runner.invoke(app, ["train", str(quickstart), "--out", str(pruned), *few, "--set", f"init={{from: {base}}}",
+                                 "--set", prune])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "table"
+    command = [sys.executable, "bench/quantize.py", str(base), str(pruned), "--out", str(out), "--modes",
+               "float32,fp16", "--n", "60", "--quality-n", "60", "--no-latency"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    table = json.loads((out / "table.json").read_text())
+    [group] = table["groups"]
+    assert group["floor"]["n"] == 60 and table["latency"] is None
+    assert [(r["name"], r["format"], r["sparsity"]) for r in group["rows"]] == [
+        ("qs", "float32", None), ("qs", "fp16", None), ("qs-p80", "float32", 0.8)]
+    plain, half, sparse = group["rows"]
+    assert half["bytes"] < plain["bytes"] and sparse["bytes"] == plain["bytes"]
+    assert sparse["compressed_bytes"] < 0.5 * plain["compressed_bytes"] and sparse["zeros"] > 0.7
+    assert all(r["fid"] > 0 and 0 <= r["c2st"] <= 1 and Path(r["path"]).is_file() for r in group["rows"])
+    assert "| qs-p80 (pruned 80%, fine-tuned) | float32 |" in done.stdout
+    written = {r["path"]: Path(r["path"]).stat().st_mtime_ns for r in group["rows"]}
+    again = subprocess.run([*command, "--reuse"], cwd=ROOT, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert {p: Path(p).stat().st_mtime_ns for p in written} == written  # kept, not exported again
+    assert json.loads((out / "table.json").read_text())["groups"][0]["floor"] == group["floor"]
+
+    timed = subprocess.run([sys.executable, "bench/quantize.py", "--latency-only", str(out), "--seconds", "0.05",
+                            "--json"], cwd=ROOT, capture_output=True, text=True)
+    assert timed.returncode == 0, timed.stderr[-3000:]
+    rows = json.loads(timed.stdout)["groups"][0]["rows"]
+    assert all(r["ms_batch_1"] > 0 and r["ms_batch_256"] > 0 and r["fid"] > 0 for r in rows)
