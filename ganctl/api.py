@@ -407,6 +407,9 @@ SAMPLING_STREAM = 0xC7A5
 MODE_CLIP = 0.99
 """How far a numeric value's offset within its mode may go (a fraction of 4 standard deviations)."""
 
+MAX_DECIMALS = 6
+"""A numeric column's values with more decimal places than this are decoded unrounded (1.7)."""
+
 
 @dataclass(frozen=True)
 class Column:
@@ -434,6 +437,10 @@ class Column:
     high: float = 0.0
     integer: bool = False
     """numeric: every value seen was a whole number (decoded values are rounded)."""
+    decimals: int | None = None
+    """numeric: the most decimal places of the values seen, when at most :data:`MAX_DECIMALS`
+    (decoded values are rounded to them: a table of lengths to 0.1 mm gives lengths to 0.1 mm);
+    None when more or not known (1.7)."""
     missing_rate: float = 0.0
     """The fraction of the source's values that were missing (before imputation or dropping)."""
     indicator: bool = False
@@ -468,6 +475,8 @@ class Column:
         if self.type == "numeric":
             data.update(weights=list(self.weights), means=list(self.means), stds=list(self.stds),
                         low=self.low, high=self.high, integer=self.integer)
+            if self.decimals is not None:
+                data["decimals"] = self.decimals
         else:
             data["categories"] = list(self.categories)
             if self.frequencies:
@@ -628,7 +637,7 @@ class TableSpec:
                 k = got.get("mode", np.zeros(len(rows), np.int64))
                 x = np.clip(got["value"], -1.0, 1.0) * 4.0 * np.asarray(c.stds)[k] + np.asarray(c.means)[k]
                 x = np.clip(x, c.low, c.high)
-                column: np.ndarray = np.round(x) if c.integer else x
+                column: np.ndarray = np.round(x) if c.integer else x if c.decimals is None else np.round(x, c.decimals)
                 if "missing" in got:
                     column = np.where(got["missing"] == 1, np.nan, column)
             else:

@@ -115,6 +115,7 @@ def test_simple_strategies_fill_numbers_with_the_fitted_value(tmp_path, strategy
                  indicators=False)
     assert not any(c.indicator for c in data.spec.columns)
     size = decoded(data)["size"]
+    filled = round(filled, 1)  # decoded to the one decimal place the real sizes have
     assert size[1] == pytest.approx(filled, abs=1e-4) and size[3] == pytest.approx(filled, abs=1e-4)
 
 
@@ -129,7 +130,7 @@ def test_knn_and_iterative_fill_numbers_from_the_other_numeric_columns(tmp_path,
     imputer = KNNImputer(n_neighbors=2) if strategy == "knn" else IterativeImputer(random_state=0, max_iter=10)
     expected = imputer.fit_transform(matrix)
     out = decoded(data)
-    np.testing.assert_allclose(out["size"], expected[:, 0], atol=1e-3)
+    np.testing.assert_allclose(out["size"], expected[:, 0], atol=0.05 + 1e-3)  # rounded to the real sizes' one place
     np.testing.assert_allclose(out["count"], expected[:, 1], atol=0.5 + 1e-3)  # a whole-number column: rounded
     assert np.all(np.equal(np.mod(out["count"], 1), 0))
 
@@ -183,6 +184,25 @@ def test_penguins_are_read_with_their_real_missing_values():
     assert len(data) == 344 and data.spec.num_classes == 3
     assert data.spec.column("sex").missing_rate == pytest.approx(11 / 344)
     assert data.spec.column("body_mass_g").missing_rate == pytest.approx(2 / 344)
+
+
+def test_generated_numbers_keep_the_decimal_places_of_the_real_ones():
+    """Penguins' bill lengths are recorded to 0.1 mm and their masses in whole grams: generated rows
+    say the same, and a column of computed values (more than six places) is left unrounded."""
+    data = CSV(CSV.Params(name="penguins"))
+    spec = data.spec
+    assert (spec.column("bill_length_mm").decimals, spec.column("body_mass_g").decimals) == (1, 0)
+    assert api.TableSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    rows = np.random.default_rng(0).uniform(-1, 1, (200, spec.width)).astype(np.float32)
+    out = spec.decode(rows, np.random.default_rng(1))
+    bills = out["bill_length_mm"][~np.isnan(out["bill_length_mm"])]
+    assert len(bills) > 100 and np.allclose(bills * 10, np.round(bills * 10), rtol=0, atol=1e-6)
+    assert len(set(np.round(bills, 1))) > 20  # rounded, not collapsed
+    computed = np.sqrt(np.arange(2.0, 40.0))  # no finite decimal writing
+    from ganctl_datasets._table_prepare import decimal_places
+
+    assert (decimal_places(computed), decimal_places(np.array([1.5, 2.25, 3.0])), decimal_places(np.array([2.0, 3.0]))) \
+        == (None, 2, 0)
 
 
 # -- bad input: one clear message naming the file, the column and the fix ---------------------------

@@ -263,6 +263,16 @@ def impute(columns: list[Prepared], fit: np.ndarray, params: Any) -> None:
         c.values = result.astype(np.float64) if c.type == "numeric" else result.astype(object)
 
 
+def decimal_places(values: np.ndarray) -> int | None:
+    """The fewest decimal places that write every value of ``values`` (as read: 39.1 has one),
+    None when more than ``api.MAX_DECIMALS`` are needed (values computed rather than recorded)."""
+    scale = np.maximum(np.abs(values), 1.0)
+    for places in range(api.MAX_DECIMALS + 1):
+        if np.all(np.abs(np.round(values, places) - values) <= 1e-9 * scale):
+            return places
+    return None
+
+
 def encode_column(c: Prepared, fit: np.ndarray, params: Any, indicator: bool) -> api.Column:
     """The column's :class:`api.Column`: a numeric one's mixture fitted on the rows ``fit``."""
     common = {"missing_rate": c.missing_rate, "indicator": indicator, "imputation": c.strategy}
@@ -275,6 +285,7 @@ def encode_column(c: Prepared, fit: np.ndarray, params: Any, indicator: bool) ->
     distinct = np.unique(x)
     low, high = float(c.values.min()), float(c.values.max())  # imputed values included: decoding keeps them
     integer = bool(np.all(np.equal(np.mod(c.values[~c.missing], 1), 0)))
+    decimals = decimal_places(c.values[~c.missing])
     spread = float(high - low) or 1.0
     if len(distinct) < 2:
         weights, means, stds = np.ones(1), np.array([float(distinct[0])]), np.array([spread * 0.01 or 1.0])
@@ -293,7 +304,8 @@ def encode_column(c: Prepared, fit: np.ndarray, params: Any, indicator: bool) ->
         stds = np.sqrt(mixture.covariances_[keep].reshape(-1))
         stds = np.maximum(stds, spread * 1e-3)
     return api.Column(c.name, "numeric", weights=tuple(map(float, weights)), means=tuple(map(float, means)),
-                      stds=tuple(map(float, stds)), low=low, high=high, integer=integer, **common)
+                      stds=tuple(map(float, stds)), low=low, high=high, integer=integer, decimals=decimals,
+                      **common)
 
 
 def build(frame: Any, params: Any, source: str
