@@ -4,7 +4,6 @@ its conditions, the losses, training, exact resume and generation from the CLI, 
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from pathlib import Path
@@ -23,7 +22,7 @@ from ganctl.cli import app  # noqa: E402
 from ganctl.engine import engine_for  # noqa: E402
 from ganctl_models import CTGAN  # noqa: E402
 from tests.conftest import ROOT, assert_same_state, final_checkpoint, trained_in_two_parts  # noqa: E402
-from tests.test_tvae import TABLE, records  # noqa: E402
+from tests.test_tvae import TABLE, generated_csv, records  # noqa: E402
 
 pytest.importorskip("pandas")
 engine_for(keras.backend.backend())
@@ -128,14 +127,7 @@ def test_trains_by_sampling_resumes_exactly_and_generates_a_csv(runner, tmp_path
     resumed = trained_in_two_parts(runner, path, tmp_path / "resumed", 1, 2)
     assert_same_state(resumed, final_checkpoint(whole))
     assert records(tmp_path / "resumed") == steps
-    out = tmp_path / "synthetic.csv"
-    result = runner.invoke(app, ["generate", str(whole), "-n", "300", "--seed", "2", "--out", str(out)])
-    assert result.exit_code == 0 and "wrote 300 rows" in result.stdout, result.output
-    with out.open() as handle:
-        table = list(csv.DictReader(handle))
-    assert len(table) == 300 and list(table[0]) == ["x", "colour", "flag", "n"]
-    assert {row["flag"] for row in table} <= {"True", "False"} and {row["colour"] for row in table} <= set("rgb") | {""}
-    assert all(row["n"].isdigit() and 0 <= int(row["n"]) <= 4 for row in table)
+    generated_csv(runner, whole, tmp_path / "synthetic.csv")
 
 
 def test_a_batch_size_that_is_not_a_multiple_of_pac_and_images_are_one_clear_error(runner, tmp_path):

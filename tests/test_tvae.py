@@ -61,6 +61,19 @@ def records(run: Path) -> list[dict]:
 # -- the kind of data ----------------------------------------------------------------------------
 
 
+def generated_csv(runner, run: Path, out: Path) -> list[dict[str, str]]:
+    """``ganctl generate RUN -n 300 --out FILE`` on a run of TABLE, its rows read back and checked
+    for the original columns and types: booleans, categories (or holes), whole numbers in range."""
+    result = runner.invoke(app, ["generate", str(run), "-n", "300", "--seed", "2", "--out", str(out)])
+    assert result.exit_code == 0 and "wrote 300 rows" in result.stdout, result.output
+    with out.open() as handle:
+        table = list(csv.DictReader(handle))
+    assert len(table) == 300 and list(table[0]) == ["x", "colour", "flag", "n"]
+    assert {row["flag"] for row in table} <= {"True", "False"} and {row["colour"] for row in table} <= set("rgb") | {""}
+    assert all(row["n"].isdigit() and 0 <= int(row["n"]) <= 4 for row in table)  # whole numbers, within range
+    return table
+
+
 def test_an_image_model_on_a_table_and_a_table_model_on_images_are_one_clear_error(runner, tmp_path):
     text = recipe(tmp_path).read_text()
     for name, changed, says in (
@@ -128,13 +141,7 @@ def test_trains_resumes_exactly_and_generates_a_csv_of_the_original_columns(runn
     assert records(tmp_path / "resumed") == steps
 
     out = tmp_path / "synthetic.csv"
-    result = runner.invoke(app, ["generate", str(whole), "-n", "300", "--seed", "2", "--out", str(out)])
-    assert result.exit_code == 0 and "wrote 300 rows" in result.stdout, result.output
-    with out.open() as handle:
-        table = list(csv.DictReader(handle))
-    assert len(table) == 300 and list(table[0]) == ["x", "colour", "flag", "n"]
-    assert {row["flag"] for row in table} <= {"True", "False"} and {row["colour"] for row in table} <= set("rgb") | {""}
-    assert all(row["n"].isdigit() and 0 <= int(row["n"]) <= 4 for row in table)  # whole numbers, within range
+    table = generated_csv(runner, whole, out)
     assert all(row["x"] == "" or -3.1 <= float(row["x"]) <= 23.1 for row in table)
     rows = tmp_path / "rows.npz"
     assert runner.invoke(app, ["generate", str(whole), "-n", "300", "--seed", "2", "--out", str(rows)]).exit_code == 0
